@@ -1,0 +1,1 @@
+"""Everything about the model and its text: prompts, parsing, policies, scripted agents."""

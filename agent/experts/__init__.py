@@ -1,0 +1,1 @@
+"""Scripted experts: near-optimal agents whose answers are supervised training data."""

@@ -1,0 +1,57 @@
+"""The contract between the runtime and any agent: a batch of observations in, one decision each out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from vlm_agent.agent.parsing import ParseResult
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one environment shows the agent at one step.
+
+    `frame` is the HxWx3 uint8 image the VLM sees; `text` is the same state in words (the card
+    games' cards and formula, ALFWorld's text observation); `legal_actions` are the exact strings
+    the environment accepts.
+    """
+
+    env_id: str
+    frame: np.ndarray
+    text: str
+    legal_actions: tuple[str, ...]
+    task_type: str
+    task_text: str
+    state: dict = field(default_factory=dict)  # structured state scripted agents may read
+
+
+@dataclass
+class Decision:
+    """One agent's answer for one observation.
+
+    Scripted agents fill `prompt`, `text` and `parse`. The VLM policy also fills the generated
+    token ids, their behaviour log-probs, the CoT/action token masks and the value.
+    """
+
+    prompt: str
+    text: str
+    parse: ParseResult
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    cot_mask: list[bool] | None = None
+    action_mask: list[bool] | None = None
+    value: float | None = None
+    gen_seconds: float = 0.0
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything that decides for a batch of environments at once."""
+
+    kind: str  # "random", "expert", "human", "vlm"
+    policy_version: str  # checkpoint id that produced the decisions; "" for scripted agents
+    sampling: dict  # sampling settings, logged with every step
+
+    def act(self, observations: Sequence[Observation]) -> list[Decision]: ...

@@ -1,0 +1,1 @@
+"""Environments, the loop that connects agent and environments, episode logs, the CLI."""

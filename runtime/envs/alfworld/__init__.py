@@ -1,0 +1,1 @@
+"""ALFWorld over the real alfworld/TextWorld engine."""
