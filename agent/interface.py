@@ -25,6 +25,7 @@ class Observation:
     task_type: str
     task_text: str
     state: dict = field(default_factory=dict)  # structured state scripted agents may read
+    history: tuple[str, ...] = ()  # recent steps in words, when the environment keeps a history
 
 
 @dataclass

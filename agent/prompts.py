@@ -77,11 +77,11 @@ def answer_format(legal_actions: Sequence[str], variant: str, thoughts_hint: str
     return f'{{"action": {actions}}}'
 
 
-def build_prompt(obs: Observation, variant: str = "cot", history: Sequence[str] = ()) -> str:
+def build_prompt(obs: Observation, variant: str = "cot") -> str:
     """The text prompt for one observation; the frame goes to the model beside it.
 
-    `history` is a list of short lines (past actions and observations) shown before the state;
-    the paper's prompt has none.
+    `obs.history` (short lines on past actions and observations) is shown before the state when
+    the environment keeps one; the paper's prompt has none.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; use one of {', '.join(VARIANTS)}")
@@ -89,8 +89,8 @@ def build_prompt(obs: Observation, variant: str = "cot", history: Sequence[str] 
     parts = [template.rules]
     if obs.task_text:
         parts.append(f"Task: {obs.task_text}")
-    if history:
-        parts.append("Recent steps:\n" + "\n".join(history))
+    if obs.history:
+        parts.append("Recent steps:\n" + "\n".join(obs.history))
     if template.show_state and obs.text:
         parts.append(f"Observation: {obs.text}")
     if template.show_legal_actions and template.show_state:
