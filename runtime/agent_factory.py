@@ -1,0 +1,40 @@
+"""Build the agent a command asks for: random, expert, or a VLM policy from a checkpoint folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+AGENT_KINDS = ("vlm", "expert", "random", "human")
+
+
+def default_model_dir() -> Path:
+    """Where the package keeps its shipped default checkpoint (package data of vlm_agent.agent)."""
+    import vlm_agent.agent
+
+    return Path(vlm_agent.agent.__file__).parent / "default_checkpoint"
+
+
+def make_agent(
+    kind: str,
+    *,
+    model: Path | None = None,
+    seed: int = 0,
+    prompt_variant: str = "cot",
+    sampling: dict | None = None,
+):
+    """Return an object satisfying agent.interface.Agent; ValueError on a bad choice."""
+    if kind not in AGENT_KINDS:
+        raise ValueError(f"unknown agent {kind!r}; use one of {', '.join(AGENT_KINDS)}")
+    if kind == "random":
+        from vlm_agent.agent.scripted import RandomAgent
+
+        return RandomAgent(prompt_variant=prompt_variant, seed=seed)
+    if kind == "expert":
+        from vlm_agent.agent.experts import ExpertAgent
+
+        return ExpertAgent(prompt_variant=prompt_variant, seed=seed)
+    if kind == "human":
+        raise ValueError("--agent human needs the interactive terminal UI (run without --headless)")
+    from vlm_agent.agent.policy import VLMPolicy
+
+    model_dir = Path(model) if model is not None else default_model_dir()
+    return VLMPolicy.from_pretrained(model_dir, prompt_variant=prompt_variant, seed=seed, **(sampling or {}))

@@ -1,0 +1,44 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, IO
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable (a crash right after it keeps the new name)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write `path` through `write(file)` into a temp name beside it, fsync, then rename."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    try:
+        with open(temp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()
+    fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    payload = (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
+    write_atomic(path, lambda handle: handle.write(payload))
+
+
+def is_partial(path: Path) -> bool:
+    """A temp file of a write that never finished (the process died before the rename)."""
+    return path.name.endswith(PARTIAL_SUFFIX)

@@ -1,0 +1,73 @@
+"""Writes each finished episode to its own Parquet file, atomically, plus the run's manifest."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from vlm_agent.runtime.atomic import write_atomic, write_json_atomic
+from vlm_agent.runtime.log_schema import SCHEMA_VERSION, record_to_row, rows_to_table
+from vlm_agent.runtime.records import StepRecord
+
+MANIFEST = "manifest.json"
+EPISODES_DIR = "episodes"
+_VERSIONED = ("vlm-agent", "torch", "transformers", "tokenizers", "gymnasium", "alfworld", "textworld", "pyarrow")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def new_run_id(env_name: str, agent_kind: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{env_name}-{agent_kind}-{time.time_ns() % 0x10000:04x}"
+
+
+class EpisodeWriter:
+    """Subscriber that buffers steps per episode and writes an episode when its last step arrives.
+
+    An episode is written to a temp name, flushed and renamed, so a crash never leaves half an
+    episode and never loses a finished one. Episodes still running at `close()` are dropped and
+    counted: a half episode is not training data.
+    """
+
+    def __init__(self, run_dir: Path, manifest: dict):
+        self.run_dir = Path(run_dir)
+        self.episodes_dir = self.run_dir / EPISODES_DIR
+        self.episodes_dir.mkdir(parents=True, exist_ok=True)
+        self._buffers: dict[str, list[dict]] = {}
+        self.episodes_written = 0
+        self.episodes_dropped = 0
+        full_manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": sys.argv,
+            "versions": package_versions(),
+            **manifest,
+        }
+        write_json_atomic(self.run_dir / MANIFEST, full_manifest)
+
+    def on_step(self, record: StepRecord) -> None:
+        rows = self._buffers.setdefault(record.episode_id, [])
+        rows.append(record_to_row(record))
+        if record.done:
+            self._write(record.episode_id, self._buffers.pop(record.episode_id))
+
+    def _write(self, episode_id: str, rows: list[dict]) -> None:
+        table = rows_to_table(rows)
+        write_atomic(self.episodes_dir / f"{episode_id}.parquet", lambda f: pq.write_table(table, f))
+        self.episodes_written += 1
+
+    def close(self) -> None:
+        self.episodes_dropped += len(self._buffers)
+        self._buffers.clear()

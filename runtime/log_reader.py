@@ -1,0 +1,123 @@
+"""Reads episode logs back: runs, episodes and steps, rejecting malformed files with one line."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vlm_agent.runtime.atomic import is_partial
+from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
+from vlm_agent.runtime.log_schema import SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, row_to_record
+from vlm_agent.runtime.records import StepRecord
+
+
+class LogFormatError(ValueError):
+    """A file that is not a readable vlm-agent episode log; the message is one line naming it."""
+
+
+@dataclass
+class Episode:
+    path: Path
+    table: pa.Table
+
+    @property
+    def episode_id(self) -> str:
+        return self.table.column("episode_id")[0].as_py()
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+    def steps(self) -> Iterator[StepRecord]:
+        for row in self.table.to_pylist():
+            yield row_to_record(row)
+
+    @property
+    def total_reward(self) -> float:
+        return float(sum(self.table.column("reward").to_pylist()))
+
+    @property
+    def success(self) -> bool:
+        return bool(self.table.column("success")[-1].as_py())
+
+
+def read_episode(path: Path) -> Episode:
+    """Read and validate one episode file; raise LogFormatError naming the file otherwise."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise LogFormatError(f"{path}: not a readable Parquet file ({_first_line(error)})") from None
+    version = (table.schema.metadata or {}).get(SCHEMA_KEY)
+    if version is None:
+        raise LogFormatError(f"{path}: not a vlm-agent episode log (no schema version)")
+    if int(version) > SCHEMA_VERSION:
+        raise LogFormatError(f"{path}: schema version {int(version)} is newer than this vlm-agent reads ({SCHEMA_VERSION})")
+    missing = [name for name in SCHEMA.names if name not in table.column_names]
+    if missing:
+        raise LogFormatError(f"{path}: missing columns {', '.join(missing)}")
+    if table.num_rows == 0:
+        raise LogFormatError(f"{path}: episode has no steps")
+    last = table.slice(table.num_rows - 1).to_pylist()[0]
+    if not (last["terminated"] or last["truncated"]):
+        raise LogFormatError(f"{path}: episode does not end (last step neither terminated nor truncated)")
+    return Episode(path=path, table=table.select(SCHEMA.names))
+
+
+def find_episode_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Episode files under the given log roots, run folders or files, and unfinished temp files.
+
+    Returns (episode files sorted by path, partial files left by a write that never finished).
+    """
+    episodes, partial = [], []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such file or folder")
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in candidates:
+            if is_partial(path):
+                partial.append(path)
+            elif path.suffix == ".parquet":
+                episodes.append(path)
+    return sorted(set(episodes)), partial
+
+
+def iter_episodes(paths: Iterable[Path], on_skip=None) -> Iterator[Episode]:
+    """Every readable episode under `paths`; malformed files go to `on_skip(message)` and are skipped."""
+    files, _ = find_episode_files(paths)
+    for path in files:
+        try:
+            yield read_episode(path)
+        except LogFormatError as error:
+            if on_skip is None:
+                raise
+            on_skip(str(error))
+
+
+def read_steps(paths: Iterable[Path], on_skip=None) -> pd.DataFrame:
+    """All steps of all readable episodes under `paths` as one DataFrame."""
+    frames = [episode.to_pandas() for episode in iter_episodes(paths, on_skip=on_skip)]
+    if not frames:
+        return pd.DataFrame(columns=SCHEMA.names)
+    return pd.concat(frames, ignore_index=True)
+
+
+def iter_runs(log_dir: Path) -> Iterator[tuple[Path, dict]]:
+    """(run folder, manifest) for each run under a log root."""
+    for manifest_path in sorted(Path(log_dir).glob(f"*/{MANIFEST}")):
+        run_dir = manifest_path.parent
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise LogFormatError(f"{manifest_path}: unreadable manifest ({_first_line(error)})") from None
+        if (run_dir / EPISODES_DIR).is_dir():
+            yield run_dir, manifest
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,216 @@
+"""The loop that steps N environments together with one agent and publishes a StepRecord per step."""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+from vlm_agent.agent.interface import Agent, Decision, Observation
+from vlm_agent.runtime.observation import observation_from
+from vlm_agent.runtime.records import RecordBus, StepRecord
+
+FALLBACKS = ("noop", "random")
+NOOP_ACTION = ""  # never legal, so the environment applies its own invalid-action penalty and changes nothing
+
+# Paper's lambda, the weight of the CoT tokens in the step log-prob.
+DEFAULT_THOUGHT_COEF = {"vlm_agent/ALFWorld-v0": 0.2}
+CARD_THOUGHT_COEF = 0.5
+
+_INFO_SKIP = {"text", "legal_actions", "task_type", "task_text", "state", "history", "success"}
+
+
+@dataclass
+class LoopConfig:
+    env_id: str
+    episodes: int = 10
+    num_envs: int = 1
+    seed: int = 0
+    fallback: str = "noop"
+    thought_coef: float | None = None
+    env_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fallback not in FALLBACKS:
+            raise ValueError(f"unknown fallback {self.fallback!r}; use one of {', '.join(FALLBACKS)}")
+        if self.episodes < 1 or self.num_envs < 1:
+            raise ValueError("episodes and num_envs must be at least 1")
+        if self.thought_coef is None:
+            self.thought_coef = DEFAULT_THOUGHT_COEF.get(self.env_id, CARD_THOUGHT_COEF)
+
+
+@dataclass
+class _Slot:
+    """One environment and the episode it is running."""
+
+    env: gym.Env
+    index: int
+    obs: Observation | None = None
+    episode_id: str = ""
+    episode_seed: int = 0
+    step: int = 0
+
+
+class RolloutLoop:
+    """Steps `num_envs` environments with one agent until `episodes` episodes have finished.
+
+    `step()` advances every running environment by one step (one batched agent call), so a UI can
+    drive the loop at its own pace; `run()` steps until done. `before_episode` is called before each
+    reset (the runtime uses it to load a newer checkpoint between episodes).
+    """
+
+    def __init__(
+        self,
+        config: LoopConfig,
+        agent: Agent,
+        bus: RecordBus,
+        run_id: str,
+        make_env: Callable[..., gym.Env] | None = None,
+        before_episode: Callable[[], None] | None = None,
+    ):
+        self.config = config
+        self.agent = agent
+        self.bus = bus
+        self.run_id = run_id
+        self.before_episode = before_episode
+        self._rng = random.Random(config.seed)
+        make = make_env or (lambda: gym.make(config.env_id, **config.env_kwargs))
+        self._slots = [_Slot(env=make(), index=i) for i in range(config.num_envs)]
+        self.episodes_started = 0
+        self.episodes_finished = 0
+        self._stop_requested = False
+
+    @property
+    def finished(self) -> bool:
+        return self._stop_requested or self.episodes_finished >= self.config.episodes
+
+    def stop(self) -> None:
+        """Start no new episode and step no further (finished episodes are already published)."""
+        self._stop_requested = True
+
+    def active_slots(self) -> list[_Slot]:
+        return [slot for slot in self._slots if slot.obs is not None]
+
+    def _begin_episode(self, slot: _Slot) -> None:
+        if self.episodes_started >= self.config.episodes or self._stop_requested:
+            slot.obs = None
+            return
+        if self.before_episode is not None:
+            self.before_episode()
+        episode_index = self.episodes_started
+        self.episodes_started += 1
+        slot.episode_seed = self.config.seed + episode_index
+        slot.episode_id = f"ep{episode_index:06d}"
+        slot.step = 0
+        frame, info = slot.env.reset(seed=slot.episode_seed)
+        slot.obs = observation_from(self.config.env_id, frame, info)
+
+    def start(self) -> None:
+        for slot in self._slots:
+            self._begin_episode(slot)
+
+    def step(self) -> list[StepRecord]:
+        """Advance every running environment by one step; return the records it published."""
+        if self.episodes_started == 0:
+            self.start()
+        slots = self.active_slots()
+        if not slots or self._stop_requested:
+            return []
+        started = time.time()
+        decisions = self.agent.act([slot.obs for slot in slots])
+        gen_each = (time.time() - started) / len(slots)
+        records = []
+        for slot, decision in zip(slots, decisions):
+            record = self._step_env(slot, decision, started, gen_each)
+            self.bus.publish(record)
+            records.append(record)
+            if record.done:
+                self.episodes_finished += 1
+                self._begin_episode(slot)
+        return records
+
+    def run(self) -> None:
+        while not self.finished:
+            if not self.step():
+                break
+
+    def close(self) -> None:
+        for slot in self._slots:
+            slot.env.close()
+
+    def _choose_action(self, decision: Decision, slot: _Slot) -> tuple[str, str, float]:
+        """Return (action to send, fallback applied, extra penalty the runtime adds)."""
+        if decision.parse.ok:
+            return decision.parse.action, "", 0.0
+        if self.config.fallback == "random":
+            # The environment sees a legal action, so the runtime charges the invalid-answer penalty.
+            penalty = getattr(slot.env.unwrapped, "invalid_action_penalty", -1.0)
+            return self._rng.choice(list(slot.obs.legal_actions)), "random", penalty
+        return NOOP_ACTION, "noop", 0.0
+
+    def _step_env(self, slot: _Slot, decision: Decision, started: float, gen_each: float) -> StepRecord:
+        obs = slot.obs
+        action, fallback, penalty = self._choose_action(decision, slot)
+        env_started = time.time()
+        frame, reward, terminated, truncated, info = slot.env.step(action)
+        env_seconds = time.time() - env_started
+        done = terminated or truncated
+        parse = decision.parse
+        record = StepRecord(
+            run_id=self.run_id,
+            episode_id=slot.episode_id,
+            step=slot.step,
+            env_id=self.config.env_id,
+            env_index=slot.index,
+            task_type=obs.task_type,
+            task_text=obs.task_text,
+            frame=obs.frame,
+            observation_text=obs.text,
+            legal_actions=list(obs.legal_actions),
+            prompt=decision.prompt,
+            response=decision.text,
+            response_token_ids=decision.token_ids,
+            logprobs=decision.logprobs,
+            cot_mask=decision.cot_mask,
+            action_mask=decision.action_mask,
+            thought_coef=float(self.config.thought_coef),
+            action_value=parse.value,
+            parse_status=parse.status.value,
+            parse_reason=parse.reason,
+            parsed_action=parse.action,
+            action_sent=action,
+            fallback=fallback,
+            reward=float(reward) + penalty,
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+            success=bool(info.get("success", False)) if done else None,
+            value=decision.value,
+            policy_version=self.agent.policy_version,
+            agent_kind=self.agent.kind,
+            sampling=dict(self.agent.sampling),
+            episode_seed=slot.episode_seed,
+            wall_time=started,
+            gen_seconds=decision.gen_seconds or gen_each,
+            env_seconds=env_seconds,
+            info=_scalar_info(info),
+        )
+        slot.step += 1
+        slot.obs = observation_from(self.config.env_id, frame, info)
+        return record
+
+
+def _scalar_info(info: dict) -> dict:
+    """The JSON-able scalar facts of an env's info, for the log."""
+    scalars = {}
+    for key, value in info.items():
+        if key in _INFO_SKIP:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, (str, int, float, bool)):
+            scalars[key] = value
+    return scalars

@@ -1,0 +1,84 @@
+"""The one record each environment step publishes, and the bus that hands it to subscribers."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+
+@dataclass
+class StepRecord:
+    """Everything known about one environment step (fields as in docs/design.md).
+
+    Published once; the UI, the episode log and the running statistics all read the same object
+    and never modify it.
+    """
+
+    run_id: str
+    episode_id: str
+    step: int
+    env_id: str
+    env_index: int
+    task_type: str
+    task_text: str
+    frame: np.ndarray
+    observation_text: str
+    legal_actions: list[str]
+    prompt: str
+    response: str
+    response_token_ids: list[int] | None
+    logprobs: list[float] | None
+    cot_mask: list[bool] | None
+    action_mask: list[bool] | None
+    thought_coef: float
+    action_value: str | None  # the raw text of the action field, as written
+    parse_status: str
+    parse_reason: str
+    parsed_action: str | None
+    action_sent: str
+    fallback: str  # "" when the parsed action was sent, else the fallback applied
+    reward: float
+    terminated: bool
+    truncated: bool
+    success: bool | None  # set on the last step of an episode
+    value: float | None
+    policy_version: str
+    agent_kind: str
+    sampling: dict
+    episode_seed: int
+    wall_time: float  # unix time the step started
+    gen_seconds: float
+    env_seconds: float
+    info: dict = field(default_factory=dict)  # extra JSON-able facts from the env (won, goal_condition_success, game_file)
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+    @property
+    def invalid(self) -> bool:
+        return self.parse_status != "ok" or bool(self.info.get("invalid_action"))
+
+
+class Subscriber(Protocol):
+    def on_step(self, record: StepRecord) -> None: ...
+
+
+class RecordBus:
+    """Fans each record out to its subscribers, in the order they subscribed."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[StepRecord], None]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, callback: Callable[[StepRecord], None]) -> None:
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def publish(self, record: StepRecord) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback(record)
