@@ -33,7 +33,9 @@ def make_agent(
 
         return ExpertAgent(prompt_variant=prompt_variant, seed=seed)
     if kind == "human":
-        raise ValueError("--agent human needs the interactive terminal UI (run without --headless)")
+        from vlm_agent.agent.human import HumanAgent
+
+        return HumanAgent(prompt_variant=prompt_variant)
     from vlm_agent.agent.policy import VLMPolicy
 
     model_dir = Path(model) if model is not None else default_model_dir()

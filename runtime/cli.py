@@ -92,11 +92,33 @@ def play(
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         session = PlaySession(config, the_agent, log_dir, env_name, {"model": str(model) if model else None})
     if not headless and sys.stdout.isatty():
-        err_console.print("[yellow]note:[/] the live terminal UI is not built yet; running headless.")
-    summary = run_headless(session, console)
+        from vlm_agent.tui.launch import run_play_tui
+
+        summary = run_play_tui(session)
+    else:
+        if agent == "human":
+            session.finish()
+            err_console.print("[bold red]error:[/] --agent human needs the terminal UI (a terminal, no --headless)")
+            raise typer.Exit(2)
+        summary = run_headless(session, console)
     print_summary(console, summary, f"{env_id} · {agent} agent")
     if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+@app.command()
+def replay(log_dir: Path = typer.Argument(..., help="A log root, a run folder or an episode file.")) -> None:
+    """Browse logged episodes step by step in the terminal UI."""
+    from vlm_agent.runtime.log_reader import find_episode_files
+
+    with user_errors():
+        files, _ = find_episode_files([log_dir])
+        if not files:
+            raise ValueError(f"{log_dir}: no episode logs found")
+    from vlm_agent.tui.launch import run_replay
+
+    with user_errors():
+        run_replay(log_dir)
 
 
 def _env_kwargs(env_id: str, alfworld_data: Path | None, split: str) -> dict:
