@@ -83,7 +83,10 @@ def play(
     from vlm_agent.runtime.play import PlaySession, run_headless
     from vlm_agent.runtime.summary_view import print_summary
 
+    interactive = not headless and sys.stdout.isatty()
     with user_errors():
+        if agent == "human" and not interactive:
+            raise ValueError("--agent human needs the terminal UI (a terminal, no --headless)")
         env_id = resolve_env_id(env)
         env_kwargs = _env_kwargs(env_id, alfworld_data, split)
         config = LoopConfig(env_id=env_id, episodes=episodes, num_envs=num_envs, seed=seed, fallback=fallback, env_kwargs=env_kwargs)
@@ -91,15 +94,11 @@ def play(
         the_agent = make_agent(agent, model=model, seed=seed, prompt_variant=prompt, sampling=sampling)
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         session = PlaySession(config, the_agent, log_dir, env_name, {"model": str(model) if model else None})
-    if not headless and sys.stdout.isatty():
+    if interactive:
         from vlm_agent.tui.launch import run_play_tui
 
         summary = run_play_tui(session)
     else:
-        if agent == "human":
-            session.finish()
-            err_console.print("[bold red]error:[/] --agent human needs the terminal UI (a terminal, no --headless)")
-            raise typer.Exit(2)
         summary = run_headless(session, console)
     print_summary(console, summary, f"{env_id} · {agent} agent")
     if summary.get("interrupted"):
