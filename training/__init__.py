@@ -1,0 +1,1 @@
+"""Supervised fine-tuning and PPO from episode logs; checkpoints."""
