@@ -133,11 +133,10 @@ def _env_kwargs(env_id: str, alfworld_data: Path | None, split: str) -> dict:
 
 def _mount_subcommands() -> None:
     """Sub-apps owned by other parts (model building, training, UI) join when they are installed."""
-    try:
-        from vlm_agent.runtime.cli_model import model_app
-    except ImportError:
-        return
+    from vlm_agent.runtime.cli_model import model_app, sft
+
     app.add_typer(model_app, name="model", help="Build and inspect models.")
+    app.command()(sft)
 
 
 _mount_subcommands()

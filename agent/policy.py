@@ -1,0 +1,206 @@
+"""The VLM policy: any Hugging Face image-text-to-text model plus a value head, acting on a batch."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from vlm_agent.agent.interface import Decision, Observation
+from vlm_agent.agent.model_loading import load_vlm
+from vlm_agent.agent.parsing import parse_action
+from vlm_agent.agent.prompts import build_prompt
+from vlm_agent.agent.streaming import BatchTextStreamer
+from vlm_agent.agent.token_masks import generated_offsets, masks_from_offsets
+from vlm_agent.agent.value_head import ValueHead
+from vlm_agent.agent.vlm_inputs import prompt_inputs, with_responses
+
+
+@dataclass
+class Evaluation:
+    """Re-scored responses: per-token log-probs and entropies (0 past each response's end), values."""
+
+    token_logprobs: torch.Tensor  # (batch, max response length)
+    entropy: torch.Tensor  # (batch, max response length)
+    response_mask: torch.Tensor  # (batch, max response length) bool
+    values: torch.Tensor  # (batch,)
+
+
+class VLMPolicy:
+    """Acts with a vision-language model; `evaluate` re-scores answers for training.
+
+    Log-probs are those of the model's own distribution (temperature 1), the policy PPO trains;
+    the sampling temperature only shapes exploration. They are read from generation's logits, so
+    acting needs no second forward pass.
+    """
+
+    kind = "vlm"
+
+    def __init__(
+        self,
+        model,
+        processor,
+        value_head: ValueHead,
+        *,
+        policy_version: str = "",
+        prompt_variant: str = "cot",
+        greedy: bool = False,
+        temperature: float = 0.2,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        seed: int = 0,
+    ):
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.value_head = value_head
+        self.policy_version = policy_version
+        self.prompt_variant = prompt_variant
+        self.sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
+        self.stream_callback: Callable[[list[str]], None] | None = None
+        self._generator_seed = seed
+        torch.manual_seed(seed)
+
+    @classmethod
+    def from_pretrained(cls, folder: Path, **kwargs) -> "VLMPolicy":
+        """Load a model folder or a checkpoint root (its LATEST version) with its value head."""
+        from vlm_agent.training.checkpoints import resolve_model_dir
+
+        model_dir, version = resolve_model_dir(Path(folder))
+        model, processor = load_vlm(model_dir)
+        head, _ = ValueHead.load_or_new(model_dir, hidden_size(model))
+        return cls(model, processor, head, policy_version=kwargs.pop("policy_version", version), **kwargs)
+
+    def save_pretrained(self, folder: Path) -> None:
+        """A folder plain transformers can load, with the value head beside the weights."""
+        folder = Path(folder)
+        self.model.save_pretrained(folder)
+        self.processor.save_pretrained(folder)
+        self.value_head.save(folder)
+
+    @property
+    def eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return set(eos if isinstance(eos, (list, tuple)) else [eos])
+
+    @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else min(self.eos_ids)
+
+    @property
+    def suppressed_ids(self) -> list[int]:
+        """Special tokens an answer must never contain (image placeholders, padding): only the end token."""
+        special = set(self.tokenizer.all_special_ids)
+        for name in ("image_token_id", "boi_token_id", "eoi_token_id"):
+            if isinstance(getattr(self.model.config, name, None), int):
+                special.add(getattr(self.model.config, name))
+        return sorted(special - self.eos_ids)
+
+    # --- acting ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, observations: Sequence[Observation]) -> list[Decision]:
+        prompts = [build_prompt(obs, self.prompt_variant) for obs in observations]
+        started = time.time()
+        rows = self.generate([obs.frame for obs in observations], prompts)
+        seconds = (time.time() - started) / max(1, len(observations))
+        decisions = []
+        for obs, prompt, (ids, logprobs, value) in zip(observations, prompts, rows):
+            text, offsets = generated_offsets(self.tokenizer, ids)
+            parse = parse_action(text, obs.legal_actions)
+            cot_mask, action_mask = masks_from_offsets(offsets, parse.span)
+            decisions.append(
+                Decision(
+                    prompt=prompt,
+                    text=text,
+                    parse=parse,
+                    token_ids=ids,
+                    logprobs=logprobs,
+                    cot_mask=cot_mask,
+                    action_mask=action_mask,
+                    value=value,
+                    gen_seconds=seconds,
+                )
+            )
+        return decisions
+
+    @torch.no_grad()
+    def generate(self, frames: Sequence[np.ndarray], prompts: Sequence[str]) -> list[tuple[list[int], list[float], float]]:
+        """Per row: generated ids (up to and including the end token), their log-probs, the value."""
+        inputs = prompt_inputs(self.processor, frames, prompts)
+        greedy = self.sampling["greedy"] or self.sampling["temperature"] == 0
+        options = dict(max_new_tokens=self.sampling["max_new_tokens"], do_sample=not greedy, pad_token_id=self.pad_id)
+        if not greedy:
+            options.update(temperature=self.sampling["temperature"], top_p=self.sampling["top_p"], top_k=0)
+        else:
+            options.update(temperature=None, top_p=None, top_k=None)
+        streamer = None
+        if self.stream_callback is not None:
+            streamer = BatchTextStreamer(self.tokenizer, len(prompts), self.stream_callback, self.eos_ids)
+        out = self.model.generate(
+            **inputs,
+            **options,
+            eos_token_id=sorted(self.eos_ids),
+            suppress_tokens=self.suppressed_ids,
+            output_logits=True,
+            output_hidden_states=True,
+            return_dict_in_generate=True,
+            streamer=streamer,
+        )
+        prompt_len = inputs["input_ids"].shape[1]
+        generated = out.sequences[:, prompt_len:]
+        logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), unprocessed
+        token_logprobs = torch.log_softmax(logits, -1).gather(-1, generated.unsqueeze(-1)).squeeze(-1)
+        last_hidden = out.hidden_states[0][-1][:, -1, :]  # last layer, last prompt token (left padding)
+        values = self.value_head(last_hidden)
+        rows = []
+        for row in range(generated.shape[0]):
+            ids = generated[row].tolist()
+            length = next((k + 1 for k, t in enumerate(ids) if t in self.eos_ids), len(ids))
+            rows.append((ids[:length], token_logprobs[row, :length].tolist(), float(values[row])))
+        return rows
+
+    # --- training -------------------------------------------------------------------------------
+    def evaluate(
+        self, frames: Sequence[np.ndarray], prompts: Sequence[str], responses: Sequence[Sequence[int]]
+    ) -> Evaluation:
+        """Log-probs, entropies and values of given responses, with gradients, in one forward pass."""
+        inputs = prompt_inputs(self.processor, frames, prompts)
+        prompt_len = inputs["input_ids"].shape[1]
+        full, response_mask = with_responses(inputs, responses, self.pad_id)
+        width = response_mask.shape[1]
+        out = self.model(**full, output_hidden_states=True, logits_to_keep=width + 1)
+        logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
+        log_probs = torch.log_softmax(logits, -1)
+        targets = full["input_ids"][:, prompt_len:]
+        token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
+        values = self.value_head(out.hidden_states[-1][:, prompt_len - 1, :])
+        zero = torch.zeros_like(token_logprobs)
+        return Evaluation(
+            token_logprobs=torch.where(response_mask, token_logprobs, zero),
+            entropy=torch.where(response_mask, entropy, zero),
+            response_mask=response_mask,
+            values=values,
+        )
+
+    def train(self, mode: bool = True) -> "VLMPolicy":
+        self.model.train(mode)
+        self.value_head.train(mode)
+        return self
+
+    def parameters(self):
+        yield from self.model.parameters()
+        yield from self.value_head.parameters()
+
+
+def hidden_size(model) -> int:
+    """The width of the language model's hidden state (what the value head reads)."""
+    config = model.config
+    text = getattr(config, "text_config", None) or config
+    return int(text.hidden_size)

@@ -1,0 +1,88 @@
+"""`vlm-agent model ...` (build and inspect models) and `vlm-agent sft` (supervised fine-tuning)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+model_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@model_app.command("init")
+def model_init(
+    out: Path = typer.Option(..., help="Folder to write the new model into (must not hold a model yet)."),
+    seed: int = typer.Option(0, help="Seed of the weights and of the tokenizer's corpus: same seed, same model."),
+    corpus_episodes: int = typer.Option(30, min=1, help="Expert episodes per environment the tokenizer is trained on."),
+) -> None:
+    """Build the default agent model: a small Idefics3-architecture VLM with a tokenizer trained here."""
+    from vlm_agent.runtime.cli import console, user_errors
+
+    with user_errors():
+        if (out / "config.json").exists():
+            raise ValueError(f"{out}: already holds a model; choose another --out")
+        from vlm_agent.agent.corpus import expert_texts
+        from vlm_agent.agent.model_init import init_model
+
+        init_model(out, expert_texts(episodes=corpus_episodes, seed=seed), seed=seed)
+        _print_info(console, out)
+
+
+@model_app.command("info")
+def model_info(path: Path = typer.Argument(..., help="A model folder or a checkpoint root.")) -> None:
+    """Show a model's architecture, size and version."""
+    from vlm_agent.runtime.cli import console, user_errors
+
+    with user_errors():
+        _print_info(console, path)
+
+
+def _print_info(console, path: Path) -> None:
+    from vlm_agent.agent.policy import VLMPolicy
+
+    policy = VLMPolicy.from_pretrained(path)
+    params = sum(p.numel() for p in policy.model.parameters())
+    console.print(
+        f"{path}: {type(policy.model).__name__}, {params / 1e6:.2f}M parameters, "
+        f"vocabulary {len(policy.tokenizer)}, version {policy.policy_version or '-'}"
+    )
+
+
+def sft(
+    logs: List[Path] = typer.Argument(..., help="Log folders (or episode files) of expert episodes."),
+    model: Path = typer.Option(..., help="Model folder (or checkpoint root) to start from."),
+    out: Path = typer.Option(..., help="Checkpoint root to publish versions into."),
+    steps: int = typer.Option(2000, min=1, help="Optimizer steps in all (a resumed run counts the earlier ones)."),
+    batch_size: int = typer.Option(16, min=1),
+    lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (warmup, then cosine to a tenth)."),
+    warmup_steps: int = typer.Option(100, min=0),
+    save_every: int = typer.Option(500, min=1, help="Publish a version every this many steps."),
+    eval_every: int = typer.Option(200, min=1, help="Held-out loss every this many steps."),
+    held_out: float = typer.Option(0.05, min=0.0, max=0.5, help="Fraction of episodes held out."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest version under --out."),
+) -> None:
+    """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from vlm_agent.runtime.cli import console, err_console, user_errors
+    from vlm_agent.training.sft import SFTConfig, run_sft
+    from vlm_agent.training.sft_data import load_sft_data
+
+    with user_errors():
+        data = load_sft_data(logs, held_out, on_skip=lambda path, reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+        console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
+        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed)
+        columns = (TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("sft", total=steps, status="")
+
+            def show(step: int, metrics: dict) -> None:
+                status = f"loss {metrics['loss']:.3f}"
+                if "held_out_loss" in metrics:
+                    status += f"  held-out {metrics['held_out_loss']:.3f}"
+                    console.log(f"step {step}: {status}")
+                progress.update(task, completed=step, status=status)
+
+            metrics = run_sft(data, model, out, config, resume=resume, on_progress=show)
+        console.print(f"published {out} at step {metrics['step']}" + (" (interrupted)" if metrics.get("interrupted") else ""))

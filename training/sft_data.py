@@ -1,0 +1,55 @@
+"""Supervised examples from logged episodes of scripted experts (and people): (frame, prompt, answer)."""
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from vlm_agent.runtime.log_reader import iter_episodes
+
+TEACHER_KINDS = ("expert", "human")
+
+
+@dataclass(frozen=True)
+class SFTExample:
+    frame_png: bytes
+    prompt: str
+    answer: str
+    env_id: str
+
+
+@dataclass
+class SFTData:
+    train: list[SFTExample] = field(default_factory=list)
+    held_out: list[SFTExample] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)  # reason -> steps or files
+
+
+def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_skip=None) -> SFTData:
+    """Every valid step of expert/human episodes under `paths`, split by episode into train/held-out.
+
+    The split hashes the run and episode ids, so it is the same on every call (and on resume).
+    """
+    data = SFTData()
+
+    def skip_file(path, reason):
+        data.skipped["unreadable file"] += 1
+        if on_skip:
+            on_skip(path, reason)
+
+    for episode in iter_episodes(paths, on_skip=skip_file):
+        rows = episode.table.select(["run_id", "episode_id", "agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id"]).to_pylist()
+        if rows[0]["agent_kind"] not in TEACHER_KINDS:
+            data.skipped[f"{rows[0]['agent_kind']} episodes are not teacher data"] += len(rows)
+            continue
+        key = f"{rows[0]['run_id']}/{rows[0]['episode_id']}".encode()
+        held_out = (zlib.crc32(key) % 10_000) < held_out_fraction * 10_000
+        for row in rows:
+            if row["parse_status"] != "ok":
+                data.skipped["answer did not parse"] += 1
+                continue
+            example = SFTExample(row["frame_png"], row["prompt"], row["response"], row["env_id"])
+            (data.held_out if held_out else data.train).append(example)
+    return data
