@@ -1,0 +1,248 @@
+"""alfworld's TextWorld engine with the per-game work done once instead of on every load, reset and step.
+
+The engine is TextWorld's `PddlEnv` (fast-downward underneath) wrapped by alfworld's own
+`AlfredDemangler`, `AlfredInfos` and `AlfredExpert`, exactly the stack `AlfredTWEnv` builds. Three
+costs of the stock engine are work repeated on identical input, so they are kept here:
+
+- the grammar (`alfred.twl2`) is parsed with tatsu for every game although all games share it:
+  it is parsed once per process and only the task sentence is swapped in per game;
+- fast-downward's PDDL->SAS translation runs four times per game (load and reset, each with a
+  second, optimised translation used only by the planner expert): once per game file here;
+- every step re-derives the text of every admissible command from the grammar (a tatsu parse and
+  deep copies per command), although a command's text depends only on the action's arguments and
+  static facts: it is derived once per game and argument tuple.
+
+Everything the player sees (feedback, admissible commands, won, facts) is still computed by the
+stock code; tests/test_alfworld_engine.py checks it step for step against the stock PddlEnv.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from collections import Counter, OrderedDict, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+import fast_downward
+import textworld
+from textworld.core import GameState
+from textworld.envs import PddlEnv
+from textworld.envs.pddl import logic as pddl_logic
+from textworld.envs.pddl import textgen
+from textworld.envs.pddl.textgen import ContextSensitiveGrammar, ProductionRule, TerminalSymbol
+from textworld.logic import Proposition, Variable
+
+from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
+
+from vlm_agent.runtime.envs.alfworld.expert import ExpertPlan
+from vlm_agent.runtime.envs.alfworld.games import TASK_PLACEHOLDER, GameText, UnplayableGame, read_game
+
+GROUNDED_CACHE_SIZE = 512  # games kept translated in memory (a few hundred KB each)
+
+
+class CommandMemoGrammar(ContextSensitiveGrammar):
+    """The stock grammar with two memos: parsed start strings, and the text of commands.
+
+    `derive` is the stock one except that it parses each start string with tatsu once, not on
+    every call. In the ALFRED grammar a command's text reads only its arguments' names and
+    static facts (`receptacleAtLocation`), so the same arguments always give the same command
+    within a game. Feedback text depends on the state and is derived every time.
+    """
+
+    def __init__(self, base: ContextSensitiveGrammar, command_templates: frozenset[str]):
+        super().__init__()
+        self._rules = base._rules
+        self._command_templates = command_templates
+        self._commands: dict = {}
+
+    def derive(self, start: str, context={}) -> str:
+        if start not in self._command_templates:
+            return self._derive(start, context)
+        # Only the arguments the template names: GotoLocation's text ignores where the agent starts.
+        named = _words(start)
+        key = (start, frozenset(item for item in context["mapping"].items() if item[0].name in named))
+        if key not in self._commands:
+            self._commands[key] = self._derive(start, context)
+        return self._commands[key]
+
+    def _derive(self, start: str, context: dict) -> str:
+        derivation = copy.deepcopy(_parsed(start))[::-1]  # a stack, as in the stock derive
+        for symbol in derivation:
+            symbol.context = textgen.copy_context(context)
+        derived = []
+        while derivation:
+            symbol = derivation.pop()
+            if isinstance(symbol, TerminalSymbol):
+                derived.append(symbol)
+            elif isinstance(symbol, textgen.NonterminalSymbol):
+                derivation += self.replace(symbol)[::-1]
+            else:  # ConditionalSymbol, EvalSymbol, ListSymbol
+                derivation += symbol.derive()[::-1]
+        return "".join(map(str, derived))
+
+
+@lru_cache(maxsize=1024)
+def _parsed(start: str) -> list:
+    return textgen._parse_and_convert(start, rule_name="symbols")
+
+
+@lru_cache(maxsize=256)
+def _words(template: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", template))
+
+
+@lru_cache(maxsize=8)
+def shared_logic(domain: str, grammar: str) -> pddl_logic.GameLogic:
+    """The parsed domain and grammar (with the task placeholder), once per process."""
+    return pddl_logic.GameLogic(domain=domain, grammar=grammar)
+
+
+def game_logic(game: GameText) -> pddl_logic.GameLogic:
+    """A shallow copy of the shared logic whose task rule says this game's sentence."""
+    base = shared_logic(game.domain, game.grammar)
+    logic = copy.copy(base)
+    rules = defaultdict(list, base.grammar._rules)
+    for name, productions in base.grammar._rules.items():
+        if any(TASK_PLACEHOLDER in str(symbol) for rule in productions for symbol in rule.rhs):
+            rules[name] = [_with_sentence(rule, game.sentence) for rule in productions]
+    grammar = ContextSensitiveGrammar()
+    grammar._rules = rules
+    templates = frozenset(action.template for action in base.actions.values())
+    logic.grammar = CommandMemoGrammar(grammar, templates)
+    return logic
+
+
+def _with_sentence(rule: ProductionRule, sentence: str) -> ProductionRule:
+    rhs = [TerminalSymbol(str(s).replace(TASK_PLACEHOLDER, sentence)) if isinstance(s, TerminalSymbol) else s
+           for s in rule.rhs]
+    return ProductionRule(rule.lhs, rhs, rule.weight, rule.condition)
+
+
+@dataclass
+class Grounded:
+    """One game's translation by fast-downward, and the facts its first state starts from."""
+
+    task: object  # fast_downward's pddl Task: types, objects, action parameters
+    sas: bytes
+    name2type: dict
+    init_facts: list
+    start_facts: list | None = None  # init facts + the SAS state's atoms, known after the first state
+
+
+_GROUNDED: OrderedDict[tuple[str, str], Grounded] = OrderedDict()
+
+
+def ground(domain: str, problem: str) -> Grounded:
+    """fast-downward's translation of a game, cached per (domain, problem) text."""
+    key = (domain, problem)
+    if key in _GROUNDED:
+        _GROUNDED.move_to_end(key)
+        return _GROUNDED[key]
+    argv = sys.argv[:]  # pddl2sas overwrites sys.argv for its option parser
+    try:
+        task, sas = fast_downward.pddl2sas(domain, problem)
+    except Exception as error:
+        raise UnplayableGame(f"the PDDL does not translate ({type(error).__name__}: {error})") from None
+    finally:
+        sys.argv[:] = argv
+    if "Atom dummy(val1)" in sas:  # the translator's stand-in task for a problem with no relaxed solution
+        raise UnplayableGame("unsolvable: the PDDL translator finds no way to reach the goal")
+    name2type = {o.name: o.type_name for o in task.objects}
+    init_facts = [fact for fact in map(_init_fact(name2type), task.init) if fact is not None]
+    grounded = Grounded(task, sas.encode("utf-8"), name2type, init_facts)
+    _GROUNDED[key] = grounded
+    if len(_GROUNDED) > GROUNDED_CACHE_SIZE:
+        _GROUNDED.popitem(last=False)
+    return grounded
+
+
+def _init_fact(name2type: dict):
+    """PddlState's conversion of an initial atom to a Proposition (None for what it drops)."""
+
+    def convert(atom):
+        if isinstance(atom, fast_downward.translate.pddl.conditions.Atom):
+            if atom.predicate == "=":
+                return None
+            return Proposition(atom.predicate, [Variable(arg, name2type[arg]) for arg in atom.args])
+        if isinstance(atom, fast_downward.translate.pddl.f_expression.Assign):
+            name = f"{atom.expression.value}"
+            if atom.fluent.symbol == "total-cost" or name.isdigit():
+                return None
+            return Proposition(name, [Variable(arg, name2type[arg]) for arg in atom.fluent.args])
+        return None
+
+    return convert
+
+
+class GroundedState(pddl_logic.PddlState):
+    """PddlState built from a cached translation (its own constructor translates twice).
+
+    The optimised second translation feeds only `replan` (the planner expert and walkthroughs),
+    which this engine does not offer.
+    """
+
+    def __init__(self, downward_lib, grounded: Grounded, logic: pddl_logic.GameLogic, problem: str):
+        self._facts = defaultdict(set)
+        self._vars_by_name = {}
+        self._vars_by_type = defaultdict(set)
+        self._var_counts = Counter()
+        self._logic = logic
+        self.downward_lib = downward_lib
+        self.pddl_problem = problem
+        self.task = grounded.task
+        self._actions = {a.name: a for a in grounded.task.actions}
+        for type_ in grounded.task.types:
+            try:
+                logic.types.add(textworld.logic.Type(type_.name, type_.supertype_names))
+            except ValueError:  # already known from an earlier game
+                pass
+        downward_lib.load_sas(grounded.sas)
+        self.name2type = grounded.name2type
+        if grounded.start_facts is None:
+            atoms = (pddl_logic.Atom * downward_lib.get_state_size())()
+            downward_lib.get_state(atoms)
+            facts = [atom.get_fact(self.name2type) for atom in atoms]
+            grounded.start_facts = grounded.init_facts + [fact for fact in facts if not fact.is_negation]
+        self.add_facts(grounded.start_facts)
+
+    def replan(self, infos):
+        raise NotImplementedError("this engine does not load the planner's translation")
+
+
+class FastPddlEnv(PddlEnv):
+    """PddlEnv that loads a game file through `games.read_game` (old grammars upgraded) and the caches."""
+
+    def load(self, game_file: str) -> None:
+        game = read_game(game_file)
+        self._game_file = game_file
+        self._game_data = {"pddl_domain": game.domain, "grammar": game.grammar, "pddl_problem": game.problem}
+        self.walkthrough = None
+        self._logic = game_logic(game)
+        self._grounded = ground(game.domain, game.problem)
+        self._pddl_state = GroundedState(self.downward_lib, self._grounded, self._logic, game.problem)
+        self._entity_infos = self._get_entity_infos()
+        self._fresh_state = self._pddl_state
+
+    def reset(self):
+        """PddlEnv.reset, with the state from the cache (the one `load` built serves the first reset)."""
+        fresh, self._fresh_state = self._fresh_state, None
+        self._pddl_state = fresh or GroundedState(self.downward_lib, self._grounded, self._logic,
+                                                  self._game_data["pddl_problem"])
+        self.prev_state = None
+        self.state = GameState()
+        self._last_action = None
+        self._moves = 0
+        context = {"state": self._pddl_state, "facts": list(self._pddl_state.facts), "variables": {},
+                   "mapping": {}, "entity_infos": self._entity_infos}
+        self.state.feedback = self._logic.grammar.derive("#intro#", context)
+        self.state.raw = self.state.feedback
+        self._gather_infos()
+        return self.state
+
+
+def make_engine(with_expert: bool = True) -> textworld.core.Environment:
+    """The AlfredTWEnv wrapper stack over the fast engine; `with_expert` adds the fixed expert's plan."""
+    infos = textworld.EnvInfos(admissible_commands=True, won=True, facts=True, extras=["gamefile"])
+    env = AlfredInfos(AlfredDemangler(FastPddlEnv(infos), shuffle=False))
+    return ExpertPlan(env) if with_expert else env
