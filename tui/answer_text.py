@@ -64,6 +64,6 @@ def logprob_summary(
     action = [lp for lp, m in zip(logprobs, action_mask) if m]
     step = thought_coef * sum(cot) + sum(action)
     return (
-        f"CoT {len(cot)} tok Σlogp {sum(cot):.2f} · action {len(action)} tok Σlogp {sum(action):.2f}"
-        f" · step log-prob {step:.2f} (λ={thought_coef:g})"
+        f"Σ log-prob: CoT {sum(cot):.2f} ({len(cot)} tok) · action {sum(action):.2f} ({len(action)} tok)"
+        f" · step {step:.2f} (λ={thought_coef:g})"
     )

@@ -25,6 +25,9 @@ def match_action(typed: str, legal_actions: Sequence[str]) -> str | None:
     return prefixed[0] if len(prefixed) == 1 else None
 
 
+HINT = Text("Enter sends · → completes · Esc frees the keys · ctrl+q quits", style="italic")
+
+
 class HumanPanel(Vertical):
     """An input with the admissible actions as completions, and the same actions as a list."""
 
@@ -40,7 +43,7 @@ class HumanPanel(Vertical):
         self._legal: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="type an action, Enter sends (Tab/→ completes, Esc for keys)", id="human-input")
+        yield Input(placeholder="type an action", id="human-input")
         yield Static(id="human-hint")
         yield OptionList(id="human-options")
 
@@ -53,7 +56,7 @@ class HumanPanel(Vertical):
         field = self.query_one(Input)
         field.suggester = SuggestFromList(self._legal, case_sensitive=False)
         field.value = ""
-        self.query_one("#human-hint", Static).update("")
+        self.query_one("#human-hint", Static).update(HINT)
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options(self._legal)

@@ -192,6 +192,7 @@ class PlayApp(App):
         self.query_one(FrameView).show(obs.frame if obs else record.frame if record else None)
         task = obs.task_text if obs else record.task_text if record else ""
         self.query_one("#task", Static).update(Text(task, style="bold"))
+        self.query_one("#task", Static).display = bool(task)
         self.query_one(AnswerView).show(*self._answer(view, obs))
         self.query_one("#action", Static).update(self._action(view, obs))
         self.query_one("#facts", Static).update(self._facts(view))
@@ -247,9 +248,9 @@ class PlayApp(App):
         if self.quitting:
             return Text("finishing the step in progress…", style="bold yellow")
         if self.control.fast_forward_env is not None:
-            return Text("⏩ to the end of the episode", style="yellow")
+            return Text("» to the end of the episode", style="yellow")
         if self.control.paused:
-            return Text("⏸ paused", style="bold yellow")
+            return Text("‖ paused", style="bold yellow")
         seconds = self.control.step_seconds
         return Text("▶ " + (f"≥{seconds:g} s/step" if seconds else "full speed"), style="green")
 

@@ -151,8 +151,8 @@ class ReplayApp(App):
         else:
             answer.show(token_text(pieces, step.logprobs, cot, action))
         summary = Text()
-        summary.append("CoT", style="cyan").append(" · ").append("action", style="bold yellow")
-        summary.append(" · ").append("improbable", style="on rgb(190,20,20)").append("\n")
+        summary.append("CoT", style="cyan").append("  ").append("action", style="bold yellow").append("  ")
+        summary.append("improbable", style="on rgb(190,20,20)").append("\n")
         summary.append(logprob_summary(step.logprobs, cot, action, step.thought_coef))
         legend.update(summary)
         for index, (token_id, logprob) in enumerate(zip(step.response_token_ids, step.logprobs)):
@@ -163,8 +163,7 @@ class ReplayApp(App):
     def _facts(self, step: StepRecord) -> Text:
         return facts_line(
             ("reward", signed(step.reward)),
-            ("value", signed(step.value)),
-            (f"realised return (γ={GAMMA:g})", signed(self.returns[self.step_index])),
+            ("value", f"{signed(step.value)} vs realised {signed(self.returns[self.step_index])} (γ={GAMMA:g})"),
             ("policy", step.policy_version or "—"),
         )
 

@@ -106,11 +106,15 @@ def token_pieces(decode: Callable[..., str], ids: Sequence[int]) -> list[str]:
     """Each token's share of the decoded text, so the pieces join to exactly the answer.
 
     Decoding token by token breaks multi-byte characters and word-joining markers; decoding each
-    growing prefix and taking the difference does not.
+    growing prefix and taking the difference does not. A token that ends inside a character gets
+    an empty piece and the character goes with the token that completes it.
     """
     pieces, previous = [], ""
     for end in range(1, len(ids) + 1):
         text = decode(list(ids[:end]), skip_special_tokens=False)
+        if text.endswith("\ufffd") and end < len(ids):
+            pieces.append("")
+            continue
         pieces.append(text[len(os.path.commonprefix([previous, text])):])
         previous = text
     return pieces

@@ -1,0 +1,64 @@
+"""The real thing in a real terminal: `vlm-agent play` under tmux, read back with capture-pane."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vlm_agent.runtime.log_reader import find_episode_files, read_episode
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+VLM_AGENT = Path(sys.executable).parent / "vlm-agent"
+
+
+class Tmux:
+    """A private tmux server (its own socket), so nobody else's sessions are touched."""
+
+    def __init__(self):
+        self.socket = f"vlm-agent-test-{os.getpid()}"
+
+    def __call__(self, *args: str) -> str:
+        command = ["tmux", "-L", self.socket, *args]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "play")
+
+    def wait_for(self, condition, timeout: float) -> float:
+        started = time.monotonic()
+        while not condition(self.screen()):
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"not on screen within {timeout} s:\n{self.screen()}")
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def tmux():
+    server = Tmux()
+    yield server
+    subprocess.run(["tmux", "-L", server.socket, "kill-server"], capture_output=True)
+
+
+def test_play_under_tmux_shows_frame_answer_and_action_within_2s_and_q_keeps_the_log(tmux, tmp_path):
+    command = f"{VLM_AGENT} play numberline --agent expert --episodes 5 --log-dir {tmp_path}; sleep 30"
+    started = time.monotonic()
+    tmux("new-session", "-d", "-s", "play", "-x", "80", "-y", "24", command)
+
+    def step_on_screen(screen: str) -> bool:
+        return "▀" in screen and '"action"' in screen and "sent '" in screen
+
+    tmux.wait_for(step_on_screen, timeout=10)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"first step took {elapsed:.2f} s to appear"
+    tmux.wait_for(lambda screen: "episodes 2/5" in screen, timeout=20)
+    tmux("send-keys", "-t", "play", "q")
+    tmux.wait_for(lambda screen: "success rate" in screen, timeout=10)  # the CLI's summary after the UI
+    files, partial = find_episode_files([tmp_path])
+    assert len(files) >= 2 and not partial
+    for path in files:
+        read_episode(path)
