@@ -75,6 +75,7 @@ def play(
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop (no step, penalty) or random."),
     alfworld_data: Optional[Path] = typer.Option(None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."),
     split: str = typer.Option("valid_seen", help="ALFWorld split: train, valid_seen or valid_unseen."),
+    reload: bool = typer.Option(False, "--reload", help="Load the newest version of the checkpoint root --model between episodes."),
 ) -> None:
     """Run an agent in live environments, logging every episode."""
     from vlm_agent.runtime.agent_factory import make_agent
@@ -94,6 +95,10 @@ def play(
         the_agent = make_agent(agent, model=model, seed=seed, prompt_variant=prompt, sampling=sampling)
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         session = PlaySession(config, the_agent, log_dir, env_name, {"model": str(model) if model else None})
+        if reload:
+            from vlm_agent.runtime.checkpoint_watch import watch_checkpoints
+
+            watch_checkpoints(session, the_agent, model, on_event=(lambda line: None) if interactive else console.log)
     if interactive:
         from vlm_agent.tui.launch import run_play_tui
 
@@ -137,6 +142,9 @@ def _mount_subcommands() -> None:
 
     app.add_typer(model_app, name="model", help="Build and inspect models.")
     app.command()(sft)
+    from vlm_agent.runtime.cli_train import finetune, train
+    app.command()(finetune)
+    app.command()(train)
 
 
 _mount_subcommands()

@@ -1,17 +1,21 @@
 """Turn logged episodes into PPO samples: GAE per episode, stale and scripted steps set aside."""
 from __future__ import annotations
 
+import json
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
+from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.ppo_math import compute_gae, step_logprob
+from vlm_agent.training.sft_data import TEACHER_KINDS, SFTExample
 
 
 @dataclass
@@ -30,6 +34,9 @@ class PPOSample:
     ret: float
     policy_version: str
     reward: float
+    episode: str = ""  # run id / episode id
+    group: tuple = ()  # (env id, episode seed): episodes from the same start, for group-relative advantages
+    episode_return: float = 0.0
 
     @property
     def frame(self) -> np.ndarray:
@@ -66,18 +73,50 @@ def version_number(version: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class Lineage:
+    """Which logged policy versions belong to the checkpoint root being trained.
+
+    A version name like v000003 means a version of this root only when the run that logged it
+    played a model from this root (its manifest's `model`); steps of any other model count as
+    version 0, older than everything this root published.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self._ours: dict[Path, bool] = {}
+
+    def _run_is_ours(self, episode: Episode) -> bool:
+        run_dir = Path(episode.path).parent.parent
+        if run_dir not in self._ours:
+            try:
+                model = json.loads((run_dir / MANIFEST).read_text()).get("model")
+            except (OSError, json.JSONDecodeError):
+                model = None
+            self._ours[run_dir] = model is not None and self.root in (Path(model).resolve(), *Path(model).resolve().parents)
+        return self._ours[run_dir]
+
+    def __call__(self, episode: Episode, version: str) -> int:
+        return (version_number(version) or 0) if self._run_is_ours(episode) else 0
+
+
+def _version_by_name(episode: Episode, version: str) -> int:
+    return version_number(version) or 0  # the base model counts as version 0
+
+
 def build_ppo_samples(
     episodes: Iterable[Episode],
     gamma: float = 0.9,
     lam: float = 0.95,
     current_version: str | None = None,
     max_version_lag: int | None = None,
+    version_of: Callable[[Episode, str], int] = _version_by_name,
 ) -> tuple[list[PPOSample], DataReport]:
     """PPO samples from every step a policy sampled; returns (samples, report).
 
     Episodes without behaviour log-probs (expert, human, random) give no PPO samples. Steps made
     more than `max_version_lag` versions before `current_version` are dropped: their ratios would
-    be far from 1 and the clip would discard their gradient anyway.
+    be far from 1 and the clip would discard their gradient anyway. `version_of(episode, name)`
+    numbers a logged version (see Lineage).
     """
     samples: list[PPOSample] = []
     report = DataReport()
@@ -88,7 +127,8 @@ def build_ppo_samples(
             report.skipped["no behaviour log-probs (scripted or human agent)"] += len(rows)
             continue
         report.episodes += 1
-        report.returns.append(sum(row["reward"] for row in rows))
+        episode_return = sum(row["reward"] for row in rows)
+        report.returns.append(episode_return)
         report.successes += int(bool(rows[-1]["success"]))
         rewards = torch.tensor([row["reward"] for row in rows], dtype=torch.float32)
         values = torch.tensor([row["value"] if row["value"] is not None else 0.0 for row in rows], dtype=torch.float32)
@@ -96,7 +136,7 @@ def build_ppo_samples(
         advantages, returns = compute_gae(rewards, values, dones, gamma, lam)
         for t, row in enumerate(rows):
             if current is not None and max_version_lag is not None:
-                produced = version_number(row["policy_version"]) or 0  # the base model counts as version 0
+                produced = version_of(episode, row["policy_version"])
                 if current - produced > max_version_lag:
                     report.skipped[f"older than {max_version_lag} policy versions"] += 1
                     continue
@@ -118,6 +158,41 @@ def build_ppo_samples(
                     ret=float(returns[t]),
                     policy_version=row["policy_version"],
                     reward=float(row["reward"]),
+                    episode=f"{row['run_id']}/{row['episode_id']}",
+                    group=(row["env_id"], row["episode_seed"]),
+                    episode_return=float(episode_return),
                 )
             )
     return samples, report
+
+
+def group_relative_advantages(samples: list[PPOSample], eps: float = 1e-6) -> None:
+    """GRPO-style advantages, no critic: each step gets its episode's return, standardised in its group.
+
+    A group is the episodes played from the same start (env id and seed). Where a start was
+    played only once, its environment's episodes form the group instead.
+    """
+    returns_by_group: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for s in samples:  # one entry per episode
+        returns_by_group[s.group][s.episode] = s.episode_return
+    by_env: dict[str, list[float]] = defaultdict(list)
+    for group, returns in returns_by_group.items():
+        by_env[group[0]].extend(returns.values())
+    for s in samples:
+        group = list(returns_by_group[s.group].values())
+        if len(group) < 2:
+            group = by_env[s.group[0]]
+        R = torch.tensor(group, dtype=torch.float64)
+        std = float(R.std()) if len(group) > 1 else 0.0
+        s.advantage = float((s.episode_return - R.mean()) / (std + eps))
+
+
+def teacher_examples(episodes: Iterable[Episode]) -> list[SFTExample]:
+    """Steps of expert and human episodes whose answer parsed: targets for the behaviour-cloning term."""
+    examples = []
+    for episode in episodes:
+        rows = episode.table.select(["agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id"]).to_pylist()
+        if rows[0]["agent_kind"] not in TEACHER_KINDS:
+            continue
+        examples += [SFTExample(r["frame_png"], r["prompt"], r["response"], r["env_id"]) for r in rows if r["parse_status"] == "ok"]
+    return examples

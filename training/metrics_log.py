@@ -1,0 +1,55 @@
+"""Per-update diagnostics to TensorBoard (<out>/tensorboard) and to a JSONL file (<out>/metrics.jsonl)."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+# TensorBoard tags, grouped as CleanRL groups them.
+TAGS = {
+    "policy_loss": "losses/policy_loss",
+    "value_loss": "losses/value_loss",
+    "entropy": "losses/entropy",
+    "bc_loss": "losses/bc_loss",
+    "approx_kl": "losses/approx_kl",
+    "clip_fraction": "losses/clipfrac",
+    "explained_variance": "losses/explained_variance",
+    "grad_norm": "losses/grad_norm",
+    "lr": "charts/learning_rate",
+    "mean_return": "charts/episodic_return",
+    "success_rate": "charts/success_rate",
+    "samples": "charts/samples",
+    "dropped_stale": "charts/dropped_stale_steps",
+}
+
+
+class MetricsLog:
+    """Appends one record per update; TensorBoard is optional (the JSONL file is always written)."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.jsonl = self.out / "metrics.jsonl"
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        except ImportError:  # tensorboard not installed: JSONL only
+            self.writer = None
+
+    def log(self, update: int, metrics: dict) -> None:
+        record = {"update": update, "time": time.time(), **metrics}
+        with open(self.jsonl, "a") as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
+        if self.writer is None:
+            return
+        for key, tag in TAGS.items():
+            value = metrics.get(key)
+            if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+                self.writer.add_scalar(tag, value, update)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

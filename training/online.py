@@ -1,0 +1,43 @@
+"""Plain online PPO in one process: play a round with the current policy, update on it, publish, repeat.
+
+The pieces are the ones `play` and `finetune` use: the rollout loop logs every episode, and the
+update reads the round's episodes back from the log, so an online run leaves the same logs and
+checkpoints as the offline pair.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from vlm_agent.runtime.loop import LoopConfig
+from vlm_agent.runtime.play import PlaySession
+from vlm_agent.training.checkpoints import CheckpointRef
+from vlm_agent.training.finetune import PPOTrainer, read_logs
+
+
+def train_online(
+    trainer: PPOTrainer,
+    loop_config: LoopConfig,
+    log_dir: Path,
+    updates: int,
+    warn: Callable[[str], None],
+    on_update: Callable[[CheckpointRef, dict, dict], None],
+    stop: Callable[[], bool],
+) -> int:
+    """`updates` rounds of (play loop_config.episodes episodes, one PPO update); returns rounds done."""
+    env_name = loop_config.env_id.split("/")[-1].split("-")[0].lower()
+    done = 0
+    while done < updates and not stop():
+        round_config = LoopConfig(**{**vars(loop_config), "seed": loop_config.seed + trainer.updates * loop_config.episodes})
+        session = PlaySession(round_config, trainer.policy, log_dir, env_name, {"model": str(trainer.store.root)})
+        while not session.loop.finished and not stop():
+            if not session.loop.step():
+                break
+        summary = session.finish()
+        if stop():
+            break
+        metrics = trainer.update(read_logs([session.run_dir], warn), stop)
+        ref = trainer.publish(metrics)
+        done += 1
+        on_update(ref, metrics, summary)
+    return done
