@@ -41,7 +41,7 @@ class ALFWorldEnv(TextActionEnv):
     def __init__(self, split: str = "valid_seen", data_dir: str | Path | None = None, max_steps: int = 50,
                  won_reward: float = 50.0, goal_condition_coef: float = 1.0, goal_condition: str = "level",
                  invalid_action_penalty: float = -1.0, history_length: int = DEFAULT_HISTORY,
-                 render_mode: str | None = "rgb_array"):
+                 generated_games: int | None = None, render_mode: str | None = "rgb_array"):
         super().__init__(invalid_action_penalty, render_mode)
         if goal_condition not in ("level", "delta"):
             raise ValueError(f"goal_condition must be 'level' or 'delta', got {goal_condition!r}")
@@ -49,7 +49,7 @@ class ALFWorldEnv(TextActionEnv):
             raise ValueError("max_steps must be at least 1 and history_length at least 0")
         self.split, self.max_steps, self.history_length = split, max_steps, history_length
         self.won_reward, self.goal_condition_coef, self.goal_condition = won_reward, goal_condition_coef, goal_condition
-        self.games: list[GameEntry] = find_games(data_root(data_dir), split)
+        self.games: list[GameEntry] = find_games(data_root(data_dir, generated_games), split)
         self.engine = make_engine(with_expert=True)
         self.core = self.engine.unwrapped  # the PddlEnv: facts by id and the names the text uses
 

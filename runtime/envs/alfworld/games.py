@@ -168,8 +168,10 @@ def report_skip(game_file: Path, why: str) -> None:
     report(f"skipped ALFWorld game {game_file}: {why}")
 
 
-def data_root(data_dir: str | Path | None, seed: int = 0) -> Path:
+def data_root(data_dir: str | Path | None, generated_games: int | None = None) -> Path:
     """The data folder to play: `data_dir`, else `$ALFWORLD_DATA`, else games generated from the wheel.
+
+    `generated_games` per split (default: the generator's) are generated once and cached.
 
     Importing alfworld sets `$ALFWORLD_DATA` to its default (~/.cache/alfworld) when unset, so
     that default without games counts as no data; any other folder the user names must hold games.
@@ -185,7 +187,7 @@ def data_root(data_dir: str | Path | None, seed: int = 0) -> Path:
 
     report(f"no ALFWorld data found: playing games generated from the alfworld wheel (cached in {cache_root()}); "
            "for the official games run `alfworld-download` and set ALFWORLD_DATA")
-    return generated_data_root(seed)
+    return generated_data_root(0, generated_games)
 
 
 def _existing(path: Path, what: str) -> Path:
