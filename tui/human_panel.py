@@ -5,6 +5,7 @@ from typing import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
@@ -30,6 +31,10 @@ HINT = Text("Enter sends · → completes · Esc frees the keys · ctrl+q quits"
 
 class HumanPanel(Vertical):
     """An input with the admissible actions as completions, and the same actions as a list."""
+
+    # While the person types, letters go to the input; Esc gives them back to the app's bindings
+    # (ctrl+q, the app's own quit key, works throughout).
+    BINDINGS = [Binding("escape", "app.free_keys", "Keys", key_display="esc")]
 
     class Chosen(Message):
         """The person chose `action`, one of the admissible actions."""

@@ -19,7 +19,7 @@ from vlm_agent.tui.feed import Ended, Feed, Published, Tokens, Turn, TurnRow
 from vlm_agent.tui.human_panel import HumanPanel
 from vlm_agent.tui.play_control import DEFAULT_SPEED, PlayControl, drive
 from vlm_agent.tui.stats_view import StatsView, snapshot
-from vlm_agent.tui.step_widgets import AnswerView, FrameView, PromptView, action_line, facts_line, signed
+from vlm_agent.tui.step_widgets import AnswerView, FrameView, PromptView, TaskView, action_line, facts_line, signed
 
 
 class FeedReady(Message):
@@ -54,7 +54,6 @@ class PlayApp(App):
         Binding("e", "next_env", "Env"),
         Binding("p", "toggle_prompt", "Prompt"),
         Binding("q", "quit", "Quit"),
-        Binding("escape", "blur", show=False),
     ]
 
     def __init__(self, session: PlaySession, *, paused: bool = False, speed: int = DEFAULT_SPEED):
@@ -83,7 +82,7 @@ class PlayApp(App):
         with Horizontal(id="main"):
             yield FrameView(id="frame")
             with Vertical(id="side"):
-                yield Static(id="task")
+                yield TaskView(id="task")
                 yield AnswerView(id="answer")
                 yield HumanPanel(id="human")
                 yield Static(id="action")
@@ -190,9 +189,10 @@ class PlayApp(App):
         obs = view.turn.observation if view.turn else None
         record = view.record
         self.query_one(FrameView).show(obs.frame if obs else record.frame if record else None)
-        task = obs.task_text if obs else record.task_text if record else ""
-        self.query_one("#task", Static).update(Text(task, style="bold"))
-        self.query_one("#task", Static).display = bool(task)
+        if obs is not None:
+            self.query_one(TaskView).show(obs.task_text, obs.text)
+        elif record is not None:
+            self.query_one(TaskView).show(record.task_text, record.observation_text)
         self.query_one(AnswerView).show(*self._answer(view, obs))
         self.query_one("#action", Static).update(self._action(view, obs))
         self.query_one("#facts", Static).update(self._facts(view))
@@ -209,8 +209,10 @@ class PlayApp(App):
             return answer_text(view.record.response, view.record.legal_actions), False
         if view.partial is not None:
             return answer_text(view.partial, obs.legal_actions, streaming=True), True
-        waiting = "waiting for your action" if view.awaiting_human else "thinking…"
-        return Text(waiting, style="italic"), False
+        text = Text("waiting for your action" if view.awaiting_human else "thinking…", style="italic")
+        if view.awaiting_human and view.record is not None and view.record.episode_id == view.turn.episode_id:
+            text.append(f"\n\nlast step: reward {signed(view.record.reward)}\n").append_text(action_line(view.record))
+        return text, False
 
     def _action(self, view: EnvView, obs: Observation | None) -> Text:
         if obs is None:
@@ -281,7 +283,7 @@ class PlayApp(App):
         prompt = self.query_one(PromptView)
         prompt.collapsed = not prompt.collapsed
 
-    def action_blur(self) -> None:
+    def action_free_keys(self) -> None:
         self.set_focus(None)
 
     async def action_quit(self) -> None:

@@ -16,7 +16,7 @@ from vlm_agent.runtime.log_reader import LogFormatError
 from vlm_agent.runtime.records import StepRecord
 from vlm_agent.tui.answer_text import answer_text, logprob_summary, token_text
 from vlm_agent.tui.replay_data import GAMMA, EpisodeSummary, ReplayLog, TokenDecoder, returns_to_go, token_decoder_for
-from vlm_agent.tui.step_widgets import AnswerView, FrameView, PromptView, action_line, facts_line, signed
+from vlm_agent.tui.step_widgets import AnswerView, FrameView, PromptView, TaskView, action_line, facts_line, signed
 
 
 class EpisodePicker(ModalScreen[int]):
@@ -79,7 +79,7 @@ class ReplayApp(App):
         with Horizontal(id="main"):
             yield FrameView(id="frame")
             with Vertical(id="side"):
-                yield Static(id="task")
+                yield TaskView(id="task")
                 yield AnswerView(id="answer")
                 yield Static(id="legend")
                 yield Static(id="action")
@@ -121,9 +121,7 @@ class ReplayApp(App):
             return
         step = self.steps[self.step_index]
         self.query_one(FrameView).show(step.frame)
-        task = self.query_one("#task", Static)
-        task.update(Text(step.task_text, style="bold"))
-        task.display = bool(step.task_text)
+        self.query_one(TaskView).show(step.task_text, step.observation_text)
         prompt = self.query_one(PromptView)
         prompt.title = f"prompt of step {step.step}"
         prompt.show(step.prompt)

@@ -29,6 +29,17 @@ class FrameView(Container):
         self.query_one(Image).image = None if frame is None else PILImage.fromarray(np.asarray(frame, dtype=np.uint8))
 
 
+class TaskView(Static):
+    """The task and what the environment says in words (ALFWorld's observation, a card game's state)."""
+
+    def show(self, task: str, observation: str) -> None:
+        text = Text(task, style="bold")
+        if observation:
+            text.append(("\n" if task else "") + observation.strip(), style="italic")
+        self.update(text)
+        self.display = bool(text.plain)
+
+
 class PromptView(Collapsible):
     """The prompt the agent got, collapsed by default: it rarely changes and is long."""
 
@@ -65,8 +76,11 @@ def action_line(record: StepRecord) -> Text:
         line.append("  ✗ rejected by the environment", style="bold red")
     else:
         line.append(f"  ✗ {record.parse_status}: {record.parse_reason}", style="bold red")
-    sent = repr(record.action_sent) if record.action_sent else "nothing"
-    line.append(f"  → sent {sent}" + (f" ({record.fallback} fallback)" if record.fallback else ""))
+    if record.fallback or record.action_sent != record.parsed_action:
+        sent = repr(record.action_sent) if record.action_sent else "nothing"
+        line.append(f"  → sent {sent}" + (f" ({record.fallback} fallback)" if record.fallback else ""))
+    else:
+        line.append(", sent")
     return line
 
 
