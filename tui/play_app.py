@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from vlm_agent.agent.interface import Observation
 from vlm_agent.runtime.play import PlaySession
@@ -19,7 +18,16 @@ from vlm_agent.tui.feed import Ended, Feed, Published, Tokens, Turn, TurnRow
 from vlm_agent.tui.human_panel import HumanPanel
 from vlm_agent.tui.play_control import DEFAULT_SPEED, PlayControl, drive
 from vlm_agent.tui.stats_view import StatsView, snapshot
-from vlm_agent.tui.step_widgets import AnswerView, FrameView, PromptView, TaskView, action_line, facts_line, signed
+from vlm_agent.tui.step_widgets import (
+    AnswerView,
+    FrameView,
+    PromptView,
+    TaskView,
+    action_line,
+    facts_line,
+    signed,
+    step_screen,
+)
 
 
 class FeedReady(Message):
@@ -78,18 +86,7 @@ class PlayApp(App):
         return self.agent.kind == "human"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="status")
-        with Horizontal(id="main"):
-            yield FrameView(id="frame")
-            with Vertical(id="side"):
-                yield TaskView(id="task")
-                yield AnswerView(id="answer")
-                yield HumanPanel(id="human")
-                yield Static(id="action")
-                yield Static(id="facts")
-                yield StatsView(id="stats")
-        yield PromptView(id="prompt")
-        yield Footer()
+        yield from step_screen(HumanPanel(id="human"), StatsView(id="stats"))
 
     def on_mount(self) -> None:
         self.query_one(HumanPanel).display = False
@@ -280,8 +277,7 @@ class PlayApp(App):
         self.refresh_view()
 
     def action_toggle_prompt(self) -> None:
-        prompt = self.query_one(PromptView)
-        prompt.collapsed = not prompt.collapsed
+        self.query_one(PromptView).toggle()
 
     def action_free_keys(self) -> None:
         self.set_focus(None)

@@ -7,16 +7,24 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static
 
 from vlm_agent.runtime.log_reader import LogFormatError
 from vlm_agent.runtime.records import StepRecord
 from vlm_agent.tui.answer_text import answer_text, logprob_summary, token_text
 from vlm_agent.tui.replay_data import GAMMA, EpisodeSummary, ReplayLog, TokenDecoder, returns_to_go, token_decoder_for
-from vlm_agent.tui.step_widgets import AnswerView, FrameView, PromptView, TaskView, action_line, facts_line, signed
+from vlm_agent.tui.step_widgets import (
+    AnswerView,
+    FrameView,
+    PromptView,
+    TaskView,
+    action_line,
+    facts_line,
+    signed,
+    step_screen,
+)
 
 
 class EpisodePicker(ModalScreen[int]):
@@ -75,18 +83,7 @@ class ReplayApp(App):
         self.show_tokens = True
 
     def compose(self) -> ComposeResult:
-        yield Static(id="status")
-        with Horizontal(id="main"):
-            yield FrameView(id="frame")
-            with Vertical(id="side"):
-                yield TaskView(id="task")
-                yield AnswerView(id="answer")
-                yield Static(id="legend")
-                yield Static(id="action")
-                yield Static(id="facts")
-                yield DataTable(id="tokens", cursor_type="none", zebra_stripes=True)
-        yield PromptView(id="prompt")
-        yield Footer()
+        yield from step_screen(Static(id="legend"), DataTable(id="tokens", cursor_type="none", zebra_stripes=True))
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("#", "token", "kind", "log-prob", "p")
@@ -193,8 +190,7 @@ class ReplayApp(App):
         self.push_screen(EpisodePicker(self.replay_log.summaries(), self.episode_index), chosen)
 
     def action_toggle_prompt(self) -> None:
-        prompt = self.query_one(PromptView)
-        prompt.collapsed = not prompt.collapsed
+        self.query_one(PromptView).toggle()
 
     def action_toggle_tokens(self) -> None:
         self.show_tokens = not self.show_tokens

@@ -5,8 +5,9 @@ import numpy as np
 from PIL import Image as PILImage
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Container, VerticalScroll
-from textual.widgets import Collapsible, Static
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Collapsible, Footer, Static
 from textual_image.widget import Image
 
 from vlm_agent.runtime.records import StepRecord
@@ -49,6 +50,9 @@ class PromptView(Collapsible):
     def show(self, prompt: str) -> None:
         self.query_one("#prompt-text", Static).update(Text(prompt))
 
+    def toggle(self) -> None:
+        self.collapsed = not self.collapsed
+
 
 class AnswerView(VerticalScroll):
     """The agent's answer; scrolls to the end while tokens arrive."""
@@ -63,6 +67,22 @@ class AnswerView(VerticalScroll):
         self.query_one("#answer-text", Static).update(text)
         if follow:
             self.scroll_end(animate=False)
+
+
+def step_screen(beside_answer: Widget, below_facts: Widget) -> ComposeResult:
+    """The layout both apps share: a status line, the frame beside the step's text, the prompt."""
+    yield Static(id="status")
+    with Horizontal(id="main"):
+        yield FrameView(id="frame")
+        with Vertical(id="side"):
+            yield TaskView(id="task")
+            yield AnswerView(id="answer")
+            yield beside_answer
+            yield Static(id="action")
+            yield Static(id="facts")
+            yield below_facts
+    yield PromptView(id="prompt")
+    yield Footer()
 
 
 def action_line(record: StepRecord) -> Text:
