@@ -26,7 +26,7 @@ DOMAIN_FILE = WHEEL_DATA / "alfred.pddl"
 GRAMMAR_FILE = WHEEL_DATA / "alfred.twl2"
 TASK_PLACEHOLDER = "UNKNOWN GOAL"  # where alfworld puts the task sentence into the grammar
 ALFWORLD_DEFAULT = Path("~/.cache/alfworld").expanduser()  # alfworld.info's default $ALFWORLD_DATA
-SPLITS = ("train", "valid_seen", "valid_unseen")
+SPLITS = ("train", "valid_seen", "valid_unseen", "valid_train")  # the last: official data only
 TASK_TYPES = (
     "pick_and_place_simple",
     "look_at_obj_in_light",

@@ -1,0 +1,119 @@
+"""Reset and step times: vlm_agent/ALFWorld-v0 against alfworld's stock AlfredTWEnv, same games, one run.
+
+    .venv/bin/python benchmarks/alfworld_env.py [--data DIR] [--split valid_seen] [--games 20] [--steps 20]
+
+Both engines play each game once, driven by the fixed handcoded expert (at most --steps steps).
+The stock engine reads upgraded copies of the games (written to a temp folder: alfworld 0.4.2
+cannot play the old grammar); ours reads the originals. Ours is timed twice: "first sight" (a
+game this process has never loaded, every cache empty) and "again" (a second episode of the same
+game, as when games recur during training). Timings are wall clock on whatever else the machine runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+from vlm_agent.runtime.envs.alfworld.expert import apply_expert_fix
+from vlm_agent.runtime.envs.alfworld.games import GameEntry, data_root, find_games, read_game
+
+TARGET_RESET_S, TARGET_STEP_S = 0.25, 0.050
+
+
+def pick(games: list[GameEntry], count: int) -> list[GameEntry]:
+    """`count` games spread evenly over the split (sorted by path, so every run picks the same)."""
+    ordered = sorted(games, key=lambda g: str(g.game_file))
+    stride = max(1, len(ordered) // count)
+    return ordered[::stride][:count]
+
+
+def upgraded_copies(games: list[GameEntry], folder: Path) -> None:
+    """The games as alfworld 0.4.2 expects them: the wheel's domain and grammar written in."""
+    for k, game in enumerate(games):
+        text = read_game(game.game_file)
+        data = json.loads(game.game_file.read_text())
+        data.update(pddl_domain=text.domain, grammar=text.grammar.replace("UNKNOWN GOAL", text.sentence))
+        trial = folder / "json_2.1.1" / "bench" / game.game_file.parent.parent.name / f"trial_{k}"
+        trial.mkdir(parents=True)
+        (trial / "game.tw-pddl").write_text(json.dumps(data))
+        (trial / "traj_data.json").write_bytes((game.game_file.parent / "traj_data.json").read_bytes())
+
+
+def time_stock(folder: Path, episodes: int, steps: int) -> tuple[list[float], list[float]]:
+    from alfworld.agents.environment import get_environment
+
+    config = {
+        "env": {"type": "AlfredTWEnv", "goal_desc_human_anns_prob": 0, "task_types": [1, 2, 3, 4, 5, 6],
+                "domain_randomization": False, "expert_type": "handcoded"},
+        "dataset": {"data_path": str(folder / "json_2.1.1"), "eval_id_data_path": "", "eval_ood_data_path": "",
+                    "num_train_games": -1, "num_eval_games": -1},
+        "logic": {"domain": "", "grammar": ""},
+        "general": {"training_method": "dagger"},
+        "dagger": {"training": {"max_nb_steps_per_episode": 50}},
+    }
+    env = get_environment("AlfredTWEnv")(config, train_eval="train").init_env(batch_size=1)
+    resets, step_times = [], []
+    try:
+        for _ in range(episodes):  # the stock env cycles through every game once in a shuffled order
+            started = time.perf_counter()
+            _, infos = env.reset()
+            resets.append(time.perf_counter() - started)
+            for _ in range(steps):
+                started = time.perf_counter()
+                _, _, dones, infos = env.step([infos["extra.expert_plan"][0][0]])
+                step_times.append(time.perf_counter() - started)
+                if dones[0]:
+                    break
+    finally:
+        env.close()
+    return resets, step_times
+
+
+def time_ours(env, games: list[GameEntry], steps: int) -> tuple[list[float], list[float]]:
+    resets, step_times = [], []
+    for game in games:
+        started = time.perf_counter()
+        _, info = env.reset(seed=0, options={"game_file": str(game.game_file)})
+        resets.append(time.perf_counter() - started)
+        for _ in range(steps):
+            started = time.perf_counter()
+            _, _, terminated, truncated, info = env.step(info["state"]["expert_action"] or "look")
+            step_times.append(time.perf_counter() - started)
+            if terminated or truncated:
+                break
+    return resets, step_times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated)")
+    parser.add_argument("--split", default="valid_seen")
+    parser.add_argument("--games", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=20, help="steps per episode at most")
+    args = parser.parse_args()
+    apply_expert_fix()  # the stock expert gets the same fix, so both engines see the same trajectories
+    env = gym.make("vlm_agent/ALFWorld-v0", data_dir=args.data, split=args.split)
+    games = pick(env.unwrapped.games, args.games)
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="alfworld-bench-") as scratch:
+        upgraded_copies(games, Path(scratch))
+        rows["stock AlfredTWEnv"] = time_stock(Path(scratch), len(games), args.steps)
+    rows["vlm_agent, first sight"] = time_ours(env.unwrapped, games, args.steps)
+    rows["vlm_agent, again"] = time_ours(env.unwrapped, games, args.steps)
+    stock_reset, stock_step = (statistics.median(t) for t in rows["stock AlfredTWEnv"])
+    print(f"{len(games)} games of {args.split}, up to {args.steps} expert steps each")
+    print(f"{'engine':26s} {'reset median':>12s} {'step median':>12s} {'reset x':>8s} {'step x':>8s}")
+    for name, (resets, step_times) in rows.items():
+        reset, step = statistics.median(resets), statistics.median(step_times)
+        print(f"{name:26s} {reset:11.3f}s {step * 1000:10.1f}ms {stock_reset / reset:7.1f}x {stock_step / step:7.1f}x")
+    print(f"targets: reset <= {TARGET_RESET_S}s, step <= {TARGET_STEP_S * 1000:.0f}ms (median)")
+
+
+if __name__ == "__main__":
+    main()
