@@ -14,6 +14,7 @@ from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.agent.streaming import BatchTextStreamer
+from vlm_agent.agent.threads import configure_torch_threads
 from vlm_agent.agent.token_masks import generated_offsets, masks_from_offsets
 from vlm_agent.agent.value_head import ValueHead
 from vlm_agent.agent.vlm_inputs import prompt_inputs, with_responses
@@ -69,6 +70,7 @@ class VLMPolicy:
         """Load a model folder or a checkpoint root (its LATEST version) with its value head."""
         from vlm_agent.training.checkpoints import resolve_model_dir
 
+        configure_torch_threads()
         model_dir, version = resolve_model_dir(Path(folder))
         model, processor = load_vlm(model_dir)
         head, _ = ValueHead.load_or_new(model_dir, hidden_size(model))

@@ -120,7 +120,7 @@ def run_sft(
             scheduler.step()
             step += 1
             metrics = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]}
-            if step % config.eval_every == 0 or step == config.steps:
+            if data.held_out and (step % config.eval_every == 0 or step == config.steps):
                 metrics["held_out_loss"] = held_out_loss(policy, data, config)
             if on_progress:
                 on_progress(step, metrics)

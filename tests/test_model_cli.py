@@ -1,0 +1,73 @@
+"""`vlm-agent model init`, `sft` and `play --agent vlm` from the command line, as a user runs them."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from vlm_agent.runtime.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "base"
+    result = runner.invoke(app, ["model", "init", "--out", str(out), "--seed", "3", "--corpus-episodes", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Idefics3ForConditionalGeneration" in result.output
+    return out
+
+
+def test_same_seed_same_model(base_model, tmp_path):
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["model", "init", "--out", str(again), "--seed", "3", "--corpus-episodes", "2"]).exit_code == 0
+    for name in ("model.safetensors", "tokenizer.json", "value_head.safetensors"):
+        assert (again / name).read_bytes() == (base_model / name).read_bytes(), name
+    other = tmp_path / "other"
+    assert runner.invoke(app, ["model", "init", "--out", str(other), "--seed", "4", "--corpus-episodes", "2"]).exit_code == 0
+    assert (other / "model.safetensors").read_bytes() != (base_model / "model.safetensors").read_bytes()
+
+
+def test_init_refuses_to_overwrite(base_model):
+    result = runner.invoke(app, ["model", "init", "--out", str(base_model)])
+    assert result.exit_code == 2 and "already holds a model" in result.output
+
+
+def test_play_with_the_vlm_logs_tokens_logprobs_masks_and_values(base_model, tmp_path):
+    args = ["play", "numberline", "--model", str(base_model), "--episodes", "2", "--num-envs", "2",
+            "--max-new-tokens", "6", "--headless", "--log-dir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    steps = pd.concat(pd.read_parquet(p) for p in sorted(tmp_path.glob("*/episodes/*.parquet")))
+    assert (steps.agent_kind == "vlm").all() and (steps.policy_version == "base").all()
+    for _, row in steps.iterrows():
+        n = len(row.response_token_ids)
+        assert 0 < n <= 6 and len(row.logprobs) == len(row.cot_mask) == len(row.action_mask) == n
+        assert all(lp <= 0 for lp in row.logprobs) and row.value is not None
+    # An untrained model writes garbage: every step is marked invalid, never silently replaced.
+    assert (steps.parse_status != "ok").all() and (steps.fallback == "noop").all()
+
+
+@pytest.mark.parametrize("make_bad", ["missing", "not_a_vlm"])
+def test_bad_model_folder_is_one_line_error(make_bad, tmp_path):
+    folder = tmp_path / "model"
+    if make_bad == "not_a_vlm":
+        folder.mkdir()
+        (folder / "config.json").write_text('{"model_type": "bert"}')
+    result = runner.invoke(app, ["play", "numberline", "--model", str(folder), "--headless", "--log-dir", str(tmp_path / "logs")])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "error:" in result.output
+
+
+def test_sft_command_trains_and_resumes(base_model, tmp_path):
+    logs = tmp_path / "logs"
+    play = ["play", "numberline", "--agent", "expert", "--episodes", "6", "--headless", "--log-dir", str(logs)]
+    assert runner.invoke(app, play).exit_code == 0
+    sft = ["sft", str(logs), "--model", str(base_model), "--out", str(tmp_path / "sft"), "--batch-size", "4", "--warmup-steps", "1"]
+    first = runner.invoke(app, sft + ["--steps", "2"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, sft + ["--steps", "3", "--resume"])
+    assert second.exit_code == 0, second.output
+    assert "at step 3" in " ".join(second.output.split())
+    assert (tmp_path / "sft" / "LATEST").read_text().strip() == "v000002"

@@ -1,0 +1,75 @@
+"""Supervised fine-tuning: loss falls on expert answers, Ctrl-C publishes, --resume continues exactly."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+
+from tiny_models import build_tiny
+from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.agent.experts import ExpertAgent
+from vlm_agent.runtime.play import PlaySession
+from vlm_agent.runtime.loop import LoopConfig
+from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.training.sft import SFTConfig, answer_loss, run_sft
+from vlm_agent.training.sft_data import load_sft_data
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sft")
+    model = build_tiny("idefics3", root / "model")
+    session = PlaySession(LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=12, num_envs=4), ExpertAgent(seed=0), root / "logs", "numberline")
+    session.loop.run()
+    session.finish()
+    return model, root / "logs"
+
+
+def weights(folder):
+    policy = VLMPolicy.from_pretrained(folder)
+    return torch.cat([p.detach().flatten() for p in policy.parameters()])
+
+
+def test_expert_steps_become_examples_split_by_episode(setup):
+    _, logs = setup
+    data = load_sft_data([logs], held_out_fraction=0.3)
+    assert data.train and data.held_out
+    assert all(e.answer.startswith('{"thoughts"') for e in data.train)
+    assert len(data.train) + len(data.held_out) >= 12
+
+
+def test_loss_falls_on_the_answers(setup, tmp_path):
+    model, logs = setup
+    data = load_sft_data([logs], held_out_fraction=0.0)
+    policy = VLMPolicy.from_pretrained(model)
+    before = float(answer_loss(policy, data.train[:8]))
+    run_sft(data, model, tmp_path / "out", SFTConfig(steps=12, batch_size=8, lr=3e-3, warmup_steps=2, save_every=100, eval_every=100))
+    after = float(answer_loss(VLMPolicy.from_pretrained(tmp_path / "out"), data.train[:8]))
+    assert after < before - 0.5
+
+
+def test_ctrl_c_publishes_and_resume_matches_an_uninterrupted_run(setup, tmp_path):
+    model, logs = setup
+    data = load_sft_data([logs], held_out_fraction=0.0)
+    config = SFTConfig(steps=6, batch_size=4, lr=1e-3, warmup_steps=1, save_every=100, eval_every=100)
+    run_sft(data, model, tmp_path / "straight", config)
+
+    def interrupt_at_3(step, metrics):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = run_sft(data, model, tmp_path / "resumed", config, on_progress=interrupt_at_3)
+    assert stopped["interrupted"] and stopped["step"] == 3
+    assert CheckpointStore(tmp_path / "resumed").latest().meta()["step"] == 3
+    finished = run_sft(data, model, tmp_path / "resumed", config, resume=True)
+    assert finished["step"] == 6 and len(CheckpointStore(tmp_path / "resumed").versions()) == 2
+    assert torch.allclose(weights(tmp_path / "straight"), weights(tmp_path / "resumed"), atol=1e-6)
+
+
+def test_no_teacher_data_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    data = load_sft_data([tmp_path / "empty"])
+    with pytest.raises(ValueError, match="no supervised examples"):
+        run_sft(data, tmp_path / "model", tmp_path / "out", SFTConfig())
