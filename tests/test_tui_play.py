@@ -126,7 +126,7 @@ def test_switching_between_parallel_environments(tmp_path):
 
 
 def test_streamed_tokens_appear_before_the_step_ends(tmp_path):
-    agent = StreamingFakeVLM(token_seconds=0.01)
+    agent = StreamingFakeVLM(token_seconds=0.005)
     session = numberline_session(agent, tmp_path, episodes=1)
     app = PlayApp(session, speed=0)
     partial_seen = []
@@ -141,8 +141,10 @@ def test_streamed_tokens_appear_before_the_step_ends(tmp_path):
                 return False
 
             await wait_until(pilot, streaming)
-            await wait_until(pilot, lambda: app.ended is not None)
+            await pilot.press("space")  # pause: the step in progress finishes and stays on screen
+            await wait_until(pilot, lambda: app.views[0].record is not None and app.views[0].turn is None)
             assert "value +0.50" in shown(app, "#facts") and "policy fake-v1" in shown(app, "#facts")
+            await quit_app(app, pilot)
 
     run(scenario)
     finish(app)
@@ -230,3 +232,23 @@ def test_quitting_while_the_human_is_asked_stops_the_runtime(tmp_path):
     run(scenario)
     summary = finish(app)
     assert summary["episodes_written"] == 0 and summary["episodes"] == 0
+
+
+class BrokenAgent(ExpertAgent):
+    def act(self, observations):
+        raise RuntimeError("the model fell over")
+
+
+def test_a_runtime_error_is_shown_and_kept_for_the_launcher_to_raise(tmp_path):
+    session = numberline_session(BrokenAgent(seed=0), tmp_path, episodes=2)
+    app = PlayApp(session)
+
+    async def scenario():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.ended is not None)
+            assert "stopped: RuntimeError: the model fell over" in shown(app, "#status")
+            await quit_app(app, pilot)
+
+    run(scenario)
+    summary = finish(app)
+    assert isinstance(app.error, RuntimeError) and summary["episodes_written"] == 0
