@@ -1,5 +1,4 @@
 """The real thing in a real terminal: `vlm-agent play` under tmux, read back with capture-pane."""
-import os
 import shutil
 import subprocess
 import sys
@@ -16,13 +15,13 @@ VLM_AGENT = Path(sys.executable).parent / "vlm-agent"
 
 
 class Tmux:
-    """A private tmux server (its own socket), so nobody else's sessions are touched."""
+    """A private tmux server (its own socket file), so nobody else's sessions are touched."""
 
-    def __init__(self):
-        self.socket = f"vlm-agent-test-{os.getpid()}"
+    def __init__(self, socket: Path):
+        self.socket = str(socket)
 
     def __call__(self, *args: str) -> str:
-        command = ["tmux", "-L", self.socket, *args]
+        command = ["tmux", "-S", self.socket, *args]
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
     def screen(self) -> str:
@@ -38,10 +37,10 @@ class Tmux:
 
 
 @pytest.fixture
-def tmux():
-    server = Tmux()
+def tmux(tmp_path_factory):
+    server = Tmux(tmp_path_factory.mktemp("tmux") / "socket")
     yield server
-    subprocess.run(["tmux", "-L", server.socket, "kill-server"], capture_output=True)
+    subprocess.run(["tmux", "-S", server.socket, "kill-server"], capture_output=True)
 
 
 IDLE_IMPORT_SECONDS = 0.8  # the imports below on a quiet 2-core machine
