@@ -55,6 +55,7 @@ class StatsView(Static):
             table.add_row(row.label, str(row.episodes), f"{row.success_rate:.0%}", f"{row.mean_return:+.2f}")
         if not stats.rows:
             table.add_row("none finished yet", "", "", "")
-        table.caption = f"{stats.steps} steps · invalid actions {stats.invalid_rate:.1%} · {stats.steps_per_second:.1f} steps/s"
+        steps = f"{stats.steps} step" + ("" if stats.steps == 1 else "s")
+        table.caption = f"{steps} · invalid actions {stats.invalid_rate:.1%} · {stats.steps_per_second:.1f} steps/s"
         table.caption_justify = "left"
         self.update(table)
