@@ -1,0 +1,115 @@
+"""Learning curve of PPO from logs: alternate `vlm-agent play` and `vlm-agent finetune`, evaluate greedily each round.
+
+Every step is the real command line (printed), so the curve is what a user gets:
+    round r:  play ENV --model M --episodes E (sampling)  ->  logs/
+              finetune logs/ --out ckpt [--resume]          ->  ckpt/versions/v...
+              play ENV --model ckpt --greedy (fixed seeds)  ->  eval/   (greedy success, the curve)
+
+Usage:
+    python benchmarks/learning.py --env numberline --start runs/learning/numberline/sft-weak/versions/v000001 \
+        --out runs/learning/numberline/ppo --rounds 12 --minutes 110
+Results go to <out>/curve.jsonl and a table on stdout; <out>/ckpt/tensorboard holds the diagnostics.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "vlm_agent.runtime.cli"]
+
+
+def run(args: list[str]) -> None:
+    print("$ vlm-agent " + " ".join(args), flush=True)
+    subprocess.run(CLI + args, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+
+
+def newest_summary(log_dir: Path) -> dict:
+    summaries = sorted(log_dir.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(summaries[-1].read_text())
+
+
+def last_metrics(ckpt: Path) -> dict:
+    lines = (ckpt / "metrics.jsonl").read_text().splitlines() if (ckpt / "metrics.jsonl").exists() else []
+    return json.loads(lines[-1]) if lines else {}
+
+
+def evaluate(env: str, model: Path, out: Path, episodes: int, num_envs: int, seed: int) -> dict:
+    run(["play", env, "--model", str(model), "--greedy", "--episodes", str(episodes), "--num-envs", str(num_envs),
+         "--seed", str(seed), "--headless", "--log-dir", str(out / "eval")])
+    return newest_summary(out / "eval")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="numberline")
+    parser.add_argument("--start", type=Path, required=True, help="Weak start model (e.g. an early SFT version).")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--minutes", type=float, default=110.0, help="Stop starting rounds after this much time.")
+    parser.add_argument("--episodes", type=int, default=32, help="Sampled episodes per round.")
+    parser.add_argument("--eval-episodes", type=int, default=40)
+    parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--finetune-args", default="--lr 1e-4 --lr-min 1e-6 --max-grad-norm 1.0 --epochs 2 --minibatch-size 16 --ent-coef 0",
+                        help="PPO flags for finetune (the paper's lr/grad-norm are for a 7B LoRA; this model is 5M parameters).")
+    args = parser.parse_args()
+
+    ckpt, logs = args.out / "ckpt", args.out / "logs"
+    curve_file = args.out / "curve.jsonl"
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    done = sum(1 for _ in open(curve_file)) if curve_file.exists() else 0  # resume a benchmark that was stopped
+    ppo_flags = args.finetune_args.split() + ["--total-updates", str(args.rounds)]
+    if done == 0:
+        summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000)
+        record(curve_file, {"round": 0, "version": "start", "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+                            "minutes": (time.time() - started) / 60})
+        done = 1
+    for r in range(done, args.rounds + 1):
+        if (time.time() - started) / 60 > args.minutes:
+            print(f"time budget of {args.minutes} minutes reached")
+            break
+        model = ckpt if (ckpt / "LATEST").exists() else args.start
+        run(["play", args.env, "--model", str(model), "--episodes", str(args.episodes), "--num-envs", str(args.num_envs),
+             "--temperature", str(args.temperature), "--max-new-tokens", str(args.max_new_tokens), "--seed", str(1000 * r),
+             "--headless", "--log-dir", str(logs)])
+        played = newest_summary(logs)
+        resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
+        run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])
+        metrics = last_metrics(ckpt)
+        summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000)
+        record(curve_file, {
+            "round": r, "version": metrics.get("version"), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+            "sampled_success": played["success_rate"], "sampled_invalid": played.get("invalid_action_rate"),
+            **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
+            "minutes": (time.time() - started) / 60,
+        })
+    print_table(curve_file)
+
+
+def record(curve_file: Path, row: dict) -> None:
+    with open(curve_file, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+def print_table(curve_file: Path) -> None:
+    rows = [json.loads(line) for line in open(curve_file)]
+    print("| round | version | greedy success | greedy return | sampled success | approx_kl | clipfrac | expl. var | minutes |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        def fmt(key, spec=".3f"):
+            value = row.get(key)
+            return format(value, spec) if isinstance(value, (int, float)) else "-"
+        print(f"| {row['round']} | {row.get('version') or '-'} | {fmt('eval_success', '.1%')} | {fmt('eval_return', '+.2f')} | "
+              f"{fmt('sampled_success', '.1%')} | {fmt('approx_kl', '.4f')} | {fmt('clip_fraction')} | {fmt('explained_variance')} | {fmt('minutes', '.1f')} |")
+
+
+if __name__ == "__main__":
+    main()
