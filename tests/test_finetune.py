@@ -202,3 +202,13 @@ def test_sigkilled_watch_resumes_from_the_last_published_version(model_dir, samp
     assert not list((out / "versions").glob(".*"))  # the killed publish's partial folder is gone
     ref, _ = finetune_once(resumed, [logs], warn=print)
     assert ref.meta()["parent"] == killed_at.name
+
+
+def test_online_train_plays_updates_and_publishes_in_one_process(model_dir, tmp_path):
+    result = runner.invoke(app, ["train", "numberline", "--model", str(model_dir), "--out", str(tmp_path / "out"), "--updates", "2",
+                                 "--episodes-per-update", "1", "--num-envs", "1", "--max-new-tokens", "3", "--epochs", "1",
+                                 "--log-dir", str(tmp_path / "logs")])
+    assert result.exit_code == 0, result.output
+    assert CheckpointStore(tmp_path / "out").latest().name == "v000003"
+    versions = sorted({step.policy_version for e in read_logs([tmp_path / "logs"], print) for step in e.steps()})
+    assert versions == ["v000001", "v000002"]  # each round played by the version the previous round published

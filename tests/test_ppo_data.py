@@ -1,0 +1,38 @@
+"""PPO data: group-relative advantages and which logged versions belong to the lineage being trained."""
+import json
+
+import pytest
+
+from vlm_agent.runtime.log_reader import Episode
+from vlm_agent.training.ppo_data import Lineage, PPOSample, group_relative_advantages
+
+
+def sample(episode: str, group: tuple, episode_return: float) -> PPOSample:
+    return PPOSample(frame_png=b"", prompt="", response_ids=[1], old_token_logprobs=[-1.0], cot_mask=[False], action_mask=[True],
+                     thought_coef=0.5, old_value=0.0, advantage=0.0, ret=0.0, policy_version="v000001", reward=0.0,
+                     episode=episode, group=group, episode_return=episode_return)
+
+
+def test_group_relative_advantages_standardise_returns_within_a_start():
+    same_start = ("NumberLine", 7)
+    samples = [sample("a", same_start, 1.0), sample("a", same_start, 1.0), sample("b", same_start, -1.0),
+               sample("c", ("NumberLine", 8), 5.0), sample("d", ("NumberLine", 9), 3.0)]
+    group_relative_advantages(samples)
+    a, b = samples[0].advantage, samples[2].advantage
+    assert a == pytest.approx(-b) and a > 0  # two episodes of one start: one above, one below their mean
+    assert samples[1].advantage == a  # every step of an episode shares its advantage
+    # starts played once fall back to their environment's episodes: returns 1, -1, 5, 3
+    assert samples[3].advantage > samples[4].advantage > 0
+
+
+def test_lineage_numbers_versions_only_for_runs_that_played_this_root(tmp_path):
+    root = tmp_path / "ckpt"
+    root.mkdir()
+    ours, theirs = tmp_path / "logs" / "ours", tmp_path / "logs" / "theirs"
+    for run, model in ((ours, root), (theirs, tmp_path / "sft")):
+        (run / "episodes").mkdir(parents=True)
+        (run / "manifest.json").write_text(json.dumps({"model": str(model)}))
+    lineage = Lineage(root)
+    assert lineage(Episode(ours / "episodes" / "ep000000.parquet", None), "v000004") == 4
+    assert lineage(Episode(theirs / "episodes" / "ep000000.parquet", None), "v000004") == 0  # another root's v000004
+    assert lineage(Episode(ours / "episodes" / "ep000000.parquet", None), "base") == 0
