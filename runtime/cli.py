@@ -142,6 +142,9 @@ def _mount_subcommands() -> None:
 
     app.add_typer(model_app, name="model", help="Build and inspect models.")
     app.command()(sft)
+    from vlm_agent.runtime.cli_eval import evaluate
+
+    app.command("eval")(evaluate)
     from vlm_agent.runtime.cli_train import finetune, train
     app.command()(finetune)
     app.command()(train)

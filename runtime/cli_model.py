@@ -70,7 +70,7 @@ def sft(
     from vlm_agent.training.sft_data import load_sft_data
 
     with user_errors():
-        data = load_sft_data(logs, held_out, on_skip=lambda path, reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+        data = load_sft_data(logs, held_out, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
         config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed)
         columns = (TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn())

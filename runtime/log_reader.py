@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -14,6 +13,9 @@ from vlm_agent.runtime.atomic import is_partial
 from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
 from vlm_agent.runtime.log_schema import SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, row_to_record
 from vlm_agent.runtime.records import StepRecord
+
+if TYPE_CHECKING:  # pandas costs a third of a second to import: only readers that want frames pay it
+    import pandas as pd
 
 
 class LogFormatError(ValueError):
@@ -29,7 +31,7 @@ class Episode:
     def episode_id(self) -> str:
         return self.table.column("episode_id")[0].as_py()
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self) -> "pd.DataFrame":
         return self.table.to_pandas()
 
     def steps(self) -> Iterator[StepRecord]:
@@ -98,8 +100,10 @@ def iter_episodes(paths: Iterable[Path], on_skip=None) -> Iterator[Episode]:
             on_skip(str(error))
 
 
-def read_steps(paths: Iterable[Path], on_skip=None) -> pd.DataFrame:
+def read_steps(paths: Iterable[Path], on_skip=None) -> "pd.DataFrame":
     """All steps of all readable episodes under `paths` as one DataFrame."""
+    import pandas as pd
+
     frames = [episode.to_pandas() for episode in iter_episodes(paths, on_skip=on_skip)]
     if not frames:
         return pd.DataFrame(columns=SCHEMA.names)

@@ -73,3 +73,14 @@ def test_no_teacher_data_is_a_clear_error(tmp_path):
     data = load_sft_data([tmp_path / "empty"])
     with pytest.raises(ValueError, match="no supervised examples"):
         run_sft(data, tmp_path / "model", tmp_path / "out", SFTConfig())
+
+
+def test_corrupt_log_files_are_skipped_and_counted(setup, tmp_path):
+    _, logs = setup
+    episodes = sorted(logs.glob("*/episodes/*.parquet"))
+    (episodes[0].parent / "ep999999.parquet").write_bytes(b"not parquet")
+    skipped = []
+    data = load_sft_data([logs], on_skip=skipped.append)
+    (episodes[0].parent / "ep999999.parquet").unlink()
+    assert data.skipped["unreadable files"] == 1 and "ep999999" in skipped[0]
+    assert len(data.train) + len(data.held_out) > 0

@@ -34,10 +34,10 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
     """
     data = SFTData()
 
-    def skip_file(path, reason):
-        data.skipped["unreadable file"] += 1
+    def skip_file(reason: str) -> None:
+        data.skipped["unreadable files"] += 1
         if on_skip:
-            on_skip(path, reason)
+            on_skip(reason)
 
     for episode in iter_episodes(paths, on_skip=skip_file):
         rows = episode.table.select(["run_id", "episode_id", "agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id"]).to_pylist()
