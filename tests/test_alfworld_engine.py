@@ -1,4 +1,5 @@
 """The fast engine is alfworld's engine: same text, commands, facts and expert plan as the stock PddlEnv."""
+import gzip
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from textworld.envs import PddlEnv
 
 from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
 from alfworld.agents.expert.handcoded_expert import BasePolicy
+from vlm_agent.runtime.envs.alfworld import grounding
 from vlm_agent.runtime.envs.alfworld.engine import make_engine
 from vlm_agent.runtime.envs.alfworld.expert import ExpertPlan, apply_expert_fix
 from vlm_agent.runtime.envs.alfworld.games import read_game
@@ -26,6 +28,11 @@ def upgraded_copy(game: Path, folder: Path) -> Path:
     (folder / "game.tw-pddl").write_text(json.dumps(data))
     (folder / "traj_data.json").write_bytes((game.parent / "traj_data.json").read_bytes())
     return folder / "game.tw-pddl"
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VLM_AGENT_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="no real ALFWorld games in ../shared/alfworld")
@@ -65,3 +72,21 @@ def test_expert_fix_tracks_move_as_put_and_applies_once():
     policy.update_state_tracking({"feedback": "You move the apple 1 to the countertop 1."},
                                  "move apple 1 to countertop 1")
     assert policy.inventory == [] and "apple 1" in policy.object_blacklist
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="no real ALFWorld games in ../shared/alfworld")
+def test_translation_is_kept_on_disk_and_a_damaged_cache_file_is_redone(tmp_path, monkeypatch):
+    game = read_game(next(p for p in sorted(REAL.glob("pick_and_place_simple-*/*/game.tw-pddl"))
+                          if json.loads(p.read_text())["solvable"]))
+    first = grounding.ground(game.domain, game.problem)
+    files = list((tmp_path / "cache").rglob("*.json.gz"))
+    assert len(files) == 1
+    monkeypatch.setattr(grounding, "_MEMORY", type(grounding._MEMORY)())  # as in a new process
+    monkeypatch.setattr(grounding.fast_downward, "pddl2sas", lambda *a, **k: pytest.fail("translated again"))
+    assert grounding.ground(game.domain, game.problem) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("VLM_AGENT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(grounding, "_MEMORY", type(grounding._MEMORY)())
+    files[0].write_bytes(b"\x1f\x8b truncated")
+    assert grounding.ground(game.domain, game.problem) == first  # translated again and rewritten
+    assert json.loads(gzip.decompress(files[0].read_bytes()))["sas"] == first.sas

@@ -35,6 +35,14 @@ def first_game_of_each_type() -> list[Path]:
     return [chosen[t] for t in TASK_TYPES]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory):
+    """Translations go to a temp cache, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VLM_AGENT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """A small data folder in the official layout: six real games, one per task type."""

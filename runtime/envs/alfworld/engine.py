@@ -7,7 +7,8 @@ costs of the stock engine are work repeated on identical input, so they are kept
 - the grammar (`alfred.twl2`) is parsed with tatsu for every game although all games share it:
   it is parsed once per process and only the task sentence is swapped in per game;
 - fast-downward's PDDL->SAS translation runs four times per game (load and reset, each with a
-  second, optimised translation used only by the planner expert): once per game file here;
+  second, optimised translation used only by the planner expert): once per game here, kept in
+  memory and on disk (grounding.py);
 - every step re-derives the text of every admissible command from the grammar (a tatsu parse and
   deep copies per command), although a command's text depends only on the action's arguments and
   static facts: it is derived once per game and argument tuple.
@@ -19,27 +20,21 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
-from collections import Counter, OrderedDict, defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
 from functools import lru_cache
 
-import fast_downward
 import textworld
 from textworld.core import GameState
 from textworld.envs import PddlEnv
 from textworld.envs.pddl import logic as pddl_logic
 from textworld.envs.pddl import textgen
 from textworld.envs.pddl.textgen import ContextSensitiveGrammar, ProductionRule, TerminalSymbol
-from textworld.logic import Proposition, Variable
 
 from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
 
 from vlm_agent.runtime.envs.alfworld.expert import ExpertPlan
-from vlm_agent.runtime.envs.alfworld.games import TASK_PLACEHOLDER, GameText, UnplayableGame, read_game
-
-GROUNDED_CACHE_SIZE = 512  # games kept translated in memory (a few hundred KB each)
-
+from vlm_agent.runtime.envs.alfworld.games import TASK_PLACEHOLDER, GameText, read_game
+from vlm_agent.runtime.envs.alfworld.grounding import Grounded, ground
 
 class CommandMemoGrammar(ContextSensitiveGrammar):
     """The stock grammar with two memos: parsed start strings, and the text of commands.
@@ -119,62 +114,6 @@ def _with_sentence(rule: ProductionRule, sentence: str) -> ProductionRule:
     return ProductionRule(rule.lhs, rhs, rule.weight, rule.condition)
 
 
-@dataclass
-class Grounded:
-    """One game's translation by fast-downward, and the facts its first state starts from."""
-
-    task: object  # fast_downward's pddl Task: types, objects, action parameters
-    sas: bytes
-    name2type: dict
-    init_facts: list
-    start_facts: list | None = None  # init facts + the SAS state's atoms, known after the first state
-
-
-_GROUNDED: OrderedDict[tuple[str, str], Grounded] = OrderedDict()
-
-
-def ground(domain: str, problem: str) -> Grounded:
-    """fast-downward's translation of a game, cached per (domain, problem) text."""
-    key = (domain, problem)
-    if key in _GROUNDED:
-        _GROUNDED.move_to_end(key)
-        return _GROUNDED[key]
-    argv = sys.argv[:]  # pddl2sas overwrites sys.argv for its option parser
-    try:
-        task, sas = fast_downward.pddl2sas(domain, problem)
-    except Exception as error:
-        raise UnplayableGame(f"the PDDL does not translate ({type(error).__name__}: {error})") from None
-    finally:
-        sys.argv[:] = argv
-    if "Atom dummy(val1)" in sas:  # the translator's stand-in task for a problem with no relaxed solution
-        raise UnplayableGame("unsolvable: the PDDL translator finds no way to reach the goal")
-    name2type = {o.name: o.type_name for o in task.objects}
-    init_facts = [fact for fact in map(_init_fact(name2type), task.init) if fact is not None]
-    grounded = Grounded(task, sas.encode("utf-8"), name2type, init_facts)
-    _GROUNDED[key] = grounded
-    if len(_GROUNDED) > GROUNDED_CACHE_SIZE:
-        _GROUNDED.popitem(last=False)
-    return grounded
-
-
-def _init_fact(name2type: dict):
-    """PddlState's conversion of an initial atom to a Proposition (None for what it drops)."""
-
-    def convert(atom):
-        if isinstance(atom, fast_downward.translate.pddl.conditions.Atom):
-            if atom.predicate == "=":
-                return None
-            return Proposition(atom.predicate, [Variable(arg, name2type[arg]) for arg in atom.args])
-        if isinstance(atom, fast_downward.translate.pddl.f_expression.Assign):
-            name = f"{atom.expression.value}"
-            if atom.fluent.symbol == "total-cost" or name.isdigit():
-                return None
-            return Proposition(name, [Variable(arg, name2type[arg]) for arg in atom.fluent.args])
-        return None
-
-    return convert
-
-
 class GroundedState(pddl_logic.PddlState):
     """PddlState built from a cached translation (its own constructor translates twice).
 
@@ -190,20 +129,19 @@ class GroundedState(pddl_logic.PddlState):
         self._logic = logic
         self.downward_lib = downward_lib
         self.pddl_problem = problem
-        self.task = grounded.task
-        self._actions = {a.name: a for a in grounded.task.actions}
-        for type_ in grounded.task.types:
+        self._actions = grounded.actions()
+        for name, supertypes in grounded.types:
             try:
-                logic.types.add(textworld.logic.Type(type_.name, type_.supertype_names))
+                logic.types.add(textworld.logic.Type(name, supertypes))
             except ValueError:  # already known from an earlier game
                 pass
-        downward_lib.load_sas(grounded.sas)
+        downward_lib.load_sas(grounded.sas.encode("utf-8"))
         self.name2type = grounded.name2type
         if grounded.start_facts is None:
             atoms = (pddl_logic.Atom * downward_lib.get_state_size())()
             downward_lib.get_state(atoms)
             facts = [atom.get_fact(self.name2type) for atom in atoms]
-            grounded.start_facts = grounded.init_facts + [fact for fact in facts if not fact.is_negation]
+            grounded.start_facts = grounded.init_propositions() + [fact for fact in facts if not fact.is_negation]
         self.add_facts(grounded.start_facts)
 
     def replan(self, infos):

@@ -35,6 +35,7 @@ TASK_TYPES = (
     "pick_cool_then_place_in_recep",
     "pick_two_obj_and_place",
 )
+CACHE_ENV = "VLM_AGENT_CACHE"
 _TASK_SENTENCE = re.compile(r'"Your task is to: (.*?)"')
 
 
@@ -168,6 +169,15 @@ def report_skip(game_file: Path, why: str) -> None:
     report(f"skipped ALFWorld game {game_file}: {why}")
 
 
+def cache_root() -> Path:
+    """$VLM_AGENT_CACHE if set, else the user's cache folder (platformdirs comes with textual)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("vlm-agent"))
+
+
 def data_root(data_dir: str | Path | None, generated_games: int | None = None) -> Path:
     """The data folder to play: `data_dir`, else `$ALFWORLD_DATA`, else games generated from the wheel.
 
@@ -183,7 +193,7 @@ def data_root(data_dir: str | Path | None, generated_games: int | None = None) -
         return Path(from_env)
     if from_env and Path(from_env).expanduser().resolve() != ALFWORLD_DEFAULT.resolve():
         return _existing(Path(from_env), "$ALFWORLD_DATA")
-    from vlm_agent.runtime.envs.alfworld.generate import cache_root, generated_data_root
+    from vlm_agent.runtime.envs.alfworld.generate import generated_data_root
 
     report(f"no ALFWorld data found: playing games generated from the alfworld wheel (cached in {cache_root()}); "
            "for the official games run `alfworld-download` and set ALFWORLD_DATA")

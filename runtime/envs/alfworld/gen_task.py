@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import alfworld.gen.constants as constants
 
-from vlm_agent.runtime.envs.alfworld.games import TASK_TYPES
 from vlm_agent.runtime.envs.alfworld.gen_scene import PICKUPABLE, Receptacle, Scene, grid_location, object_id
 
 # The receptacle class a task's state change needs (the domain's CleanObject wants a SinkBasin).

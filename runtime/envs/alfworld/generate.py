@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import alfworld.gen.constants as constants
 
 from vlm_agent.runtime.atomic import fsync_dir
-from vlm_agent.runtime.envs.alfworld.games import DOMAIN_FILE, GRAMMAR_FILE, TASK_TYPES
+from vlm_agent.runtime.envs.alfworld.games import CACHE_ENV, DOMAIN_FILE, GRAMMAR_FILE, TASK_TYPES, cache_root  # noqa: F401
 from vlm_agent.runtime.envs.alfworld.gen_pddl import game_file, task_sentence, traj_data
 from vlm_agent.runtime.envs.alfworld.gen_scene import load_scene, scene_numbers
 from vlm_agent.runtime.envs.alfworld.gen_task import sample_game, scene_fits
@@ -39,7 +39,6 @@ GENERATOR_VERSION = "1"  # bump whenever the output for a seed changes; old cach
 DEFAULT_GAMES_PER_SPLIT = 20  # 60 games: about 75 s on 2 free cores of this machine, 2.2 min on one
 CHECK_STEPS = 40  # the expert must win this fast, leaving a margin under ALFWorld's 50-step episodes
 MAX_ATTEMPTS = 50  # draws per slot before giving up (a slot needs about 1.2 on average)
-CACHE_ENV = "VLM_AGENT_CACHE"
 TEMP_MARK = ".partial-"
 MANIFEST = "generated.json"
 # ALFRED's convention: valid_seen reuses the training floor plans, valid_unseen holds out the test ones.
@@ -68,15 +67,6 @@ class GeneratedGame:
     game: bytes
     traj: bytes
     expert_steps: int
-
-
-def cache_root() -> Path:
-    """$VLM_AGENT_CACHE if set, else the user's cache folder (platformdirs comes with textual)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("vlm-agent"))
 
 
 def generated_data_root(seed: int = 0, num_games_per_split: int | None = None, *,
