@@ -57,3 +57,17 @@ def test_resolve_model_dir_follows_latest_or_takes_a_plain_folder(tmp_path):
     assert resolve_model_dir(plain) == (plain, "plain")
     with pytest.raises(FileNotFoundError, match="no such model"):
         resolve_model_dir(tmp_path / "absent")
+
+
+def test_a_reader_following_latest_sees_the_old_version_until_the_new_one_is_complete(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.publish(save_text("old"), {})
+    seen_mid_save = []
+
+    def slow_save(folder):
+        (folder / "weights.txt").write_text("new, half")
+        seen_mid_save.append(resolve_model_dir(tmp_path))  # what `play --reload` would load right now
+
+    store.publish(slow_save, {})
+    assert seen_mid_save == [(tmp_path / "versions" / "v000001", "v000001")]
+    assert resolve_model_dir(tmp_path) == (tmp_path / "versions" / "v000002", "v000002")

@@ -73,3 +73,12 @@ def test_normalize_and_explained_variance():
     assert normalize(x).mean().abs() < 1e-6 and normalize(x).std().item() == pytest.approx(1.0, abs=1e-4)
     assert explained_variance(x, x) == pytest.approx(1.0)
     assert explained_variance(torch.zeros(4), x) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_changing_thought_coef_moves_the_step_logprob_by_the_cot_sum_only():
+    logprobs = torch.tensor([[-0.7, -1.3, -0.2, -2.0], [-0.1, -0.4, -3.0, 0.0]])
+    cot = torch.tensor([[1.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    action = torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
+    per_row = torch.tensor([0.2, 0.5])  # ALFWorld and card rows in one batch
+    difference = step_logprob(logprobs, cot, action, per_row) - step_logprob(logprobs, cot, action, 0.0)
+    assert torch.allclose(difference, per_row * (logprobs * cot).sum(-1))
