@@ -25,7 +25,10 @@ CLI = [sys.executable, "-m", "vlm_agent.runtime.cli"]
 
 def run(args: list[str]) -> None:
     print("$ vlm-agent " + " ".join(args), flush=True)
-    subprocess.run(CLI + args, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    result = subprocess.run(CLI + args, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    if result.returncode == 130:  # the command was stopped with Ctrl-C and saved what it had
+        raise KeyboardInterrupt
+    result.check_returncode()
 
 
 def newest_summary(log_dir: Path) -> dict:
@@ -71,6 +74,14 @@ def main() -> None:
         record(curve_file, {"round": 0, "version": "start", "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
                             "minutes": (time.time() - started) / 60})
         done = 1
+    try:
+        run_rounds(args, done, started, ckpt, logs, curve_file, ppo_flags)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to continue")
+    print_table(curve_file)
+
+
+def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_file: Path, ppo_flags: list[str]) -> None:
     for r in range(done, args.rounds + 1):
         if (time.time() - started) / 60 > args.minutes:
             print(f"time budget of {args.minutes} minutes reached")
@@ -90,7 +101,6 @@ def main() -> None:
             **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
             "minutes": (time.time() - started) / 60,
         })
-    print_table(curve_file)
 
 
 def record(curve_file: Path, row: dict) -> None:
