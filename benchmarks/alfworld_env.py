@@ -25,7 +25,7 @@ import gymnasium as gym
 import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
 from vlm_agent.runtime.envs.alfworld.expert import apply_expert_fix
 from vlm_agent.runtime.envs.alfworld import grounding
-from vlm_agent.runtime.envs.alfworld.games import CACHE_ENV, GameEntry, read_game
+from vlm_agent.runtime.envs.alfworld.games import CACHE_ENV, GameEntry, current_game_json
 
 TARGET_RESET_S, TARGET_STEP_S = 0.25, 0.050
 
@@ -40,12 +40,9 @@ def pick(games: list[GameEntry], count: int) -> list[GameEntry]:
 def upgraded_copies(games: list[GameEntry], folder: Path) -> None:
     """The games as alfworld 0.4.2 expects them: the wheel's domain and grammar written in."""
     for k, game in enumerate(games):
-        text = read_game(game.game_file)
-        data = json.loads(game.game_file.read_text())
-        data.update(pddl_domain=text.domain, grammar=text.grammar.replace("UNKNOWN GOAL", text.sentence))
         trial = folder / "json_2.1.1" / "bench" / game.game_file.parent.parent.name / f"trial_{k}"
         trial.mkdir(parents=True)
-        (trial / "game.tw-pddl").write_text(json.dumps(data))
+        (trial / "game.tw-pddl").write_text(json.dumps(current_game_json(game.game_file)))
         (trial / "traj_data.json").write_bytes((game.game_file.parent / "traj_data.json").read_bytes())
 
 

@@ -12,7 +12,7 @@ from alfworld.agents.expert.handcoded_expert import BasePolicy
 from vlm_agent.runtime.envs.alfworld import grounding
 from vlm_agent.runtime.envs.alfworld.engine import make_engine
 from vlm_agent.runtime.envs.alfworld.expert import ExpertPlan, apply_expert_fix
-from vlm_agent.runtime.envs.alfworld.games import read_game
+from vlm_agent.runtime.envs.alfworld.games import current_game_json, read_game
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "alfworld" / "json_2.1.1" / "valid_seen"
 # A pick-two game: the expert bug shows on these.
@@ -21,11 +21,8 @@ GAMES = ("pick_two_obj_and_place-", "pick_cool_then_place_in_recep-")
 
 def upgraded_copy(game: Path, folder: Path) -> Path:
     """The game with the wheel's domain and grammar written out, so the stock PddlEnv can load it."""
-    text = read_game(game)
-    data = json.loads(game.read_text())
-    data.update(pddl_domain=text.domain, grammar=text.grammar.replace("UNKNOWN GOAL", text.sentence))
     folder.mkdir(parents=True)
-    (folder / "game.tw-pddl").write_text(json.dumps(data))
+    (folder / "game.tw-pddl").write_text(json.dumps(current_game_json(game)))
     (folder / "traj_data.json").write_bytes((game.parent / "traj_data.json").read_bytes())
     return folder / "game.tw-pddl"
 

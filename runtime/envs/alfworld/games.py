@@ -96,6 +96,14 @@ def read_game(game_file: str | Path) -> GameText:
     return _read_game_cached(str(path), stat.st_mtime_ns, stat.st_size)
 
 
+def current_game_json(game_file: str | Path) -> dict:
+    """The game file's content with the wheel's domain and grammar written in (what alfworld 0.4.x plays)."""
+    game = read_game(game_file)
+    data = json.loads(Path(game_file).read_text())
+    data.update(pddl_domain=game.domain, grammar=game.grammar.replace(TASK_PLACEHOLDER, game.sentence))
+    return data
+
+
 def split_folder(root: Path, split: str) -> Path:
     """`<root>/json_2.1.1/<split>` (or `<root>/<split>` when given the json_2.1.1 folder itself)."""
     if split not in SPLITS:

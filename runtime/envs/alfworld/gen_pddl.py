@@ -12,7 +12,7 @@ import random
 import alfworld.gen.constants as constants
 import alfworld.gen.goal_library as goal_library
 
-from vlm_agent.runtime.envs.alfworld.games import DOMAIN_FILE, GRAMMAR_FILE, TASK_PLACEHOLDER
+from vlm_agent.runtime.envs.alfworld.games import TASK_PLACEHOLDER, wheel_logic
 from vlm_agent.runtime.envs.alfworld.gen_scene import STATIC_RECEPTACLES
 from vlm_agent.runtime.envs.alfworld.gen_task import GameSpec
 
@@ -84,8 +84,8 @@ def problem_pddl(spec: GameSpec, name: str) -> str:
 
 def game_file(spec: GameSpec, name: str, sentence: str) -> dict:
     """The game.tw-pddl content (a JSON object), before the expert has checked it."""
-    grammar = GRAMMAR_FILE.read_text().replace(TASK_PLACEHOLDER, sentence)
-    return {"pddl_domain": DOMAIN_FILE.read_text(), "grammar": grammar,
+    domain, grammar = wheel_logic()
+    return {"pddl_domain": domain, "grammar": grammar.replace(TASK_PLACEHOLDER, sentence),
             "pddl_problem": problem_pddl(spec, name), "solvable": False}
 
 
