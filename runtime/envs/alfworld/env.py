@@ -5,6 +5,8 @@ shuffled order), so n consecutive episodes play every game once. Reward per step
 `won_reward * won + goal_condition_coef * goal-condition success`, plus `invalid_action_penalty`
 for a command that is not admissible (which changes nothing but counts toward `max_steps`).
 `goal_condition="delta"` pays the change in goal-condition success instead of its level.
+Data: `data_dir`, else $ALFWORLD_DATA, else `generated_games` per split generated from the alfworld
+wheel (games.data_root). `info["history"]` holds the last `history_length` steps for the prompt.
 """
 from __future__ import annotations
 
