@@ -6,7 +6,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-# PPO options shared by both commands; defaults are the paper's (training/ppo_config.py).
+from vlm_agent.training.ppo_config import PPOConfig as D  # the defaults: the paper's values
+
+# PPO options shared by both commands.
 Epochs = Annotated[int, typer.Option("--epochs", min=1, help="PPO epochs over each batch.")]
 Minibatch = Annotated[int, typer.Option(min=1, help="Steps per optimizer step.")]
 Lr = Annotated[float, typer.Option(min=0.0, help="Peak learning rate, cosine-annealed to --lr-min over --total-updates.")]
@@ -30,10 +32,8 @@ Out = Annotated[Path, typer.Option(help="Checkpoint root to publish versions int
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the checkpoint root --out from its newest version.")]
 
 
-def _ppo_config(options: dict):
-    from vlm_agent.training.ppo_config import PPOConfig
-
-    return PPOConfig(
+def _ppo_config(options: dict) -> D:
+    return D(
         update_epochs=options["epochs"], minibatch_size=options["minibatch_size"], lr=options["lr"], lr_min=options["lr_min"],
         total_updates=options["total_updates"], clip_coef=options["clip_coef"], vf_coef=options["vf_coef"], ent_coef=options["ent_coef"],
         max_grad_norm=options["max_grad_norm"], gamma=options["gamma"], gae_lambda=options["gae_lambda"], thought_coef=options["thought_coef"],
@@ -75,11 +75,12 @@ def finetune(
     every: int = typer.Option(16, min=1, help="With --watch: new episodes per update."),
     poll_seconds: float = typer.Option(5.0, min=0.1, help="With --watch: how often to look for new episodes."),
     max_updates: Optional[int] = typer.Option(None, min=1, help="With --watch: stop after this many updates."),
-    epochs: Epochs = 4, minibatch_size: Minibatch = 8, lr: Lr = 1e-5, lr_min: LrMin = 1e-9, total_updates: TotalUpdates = 25,
-    clip_coef: ClipCoef = 0.1, vf_coef: VfCoef = 0.5, ent_coef: EntCoef = 0.001, max_grad_norm: MaxGradNorm = 0.01,
-    gamma: Gamma = 0.9, gae_lambda: GaeLambda = 0.95, thought_coef: ThoughtCoef = None, advantage: Advantage = "gae",
-    max_version_lag: MaxLag = 1, bc_coef: BcCoef = 0.0, lora_r: LoraR = 0, lora_alpha: LoraAlpha = None,
-    precision: Precision = "auto", seed: Seed = 0,
+    epochs: Epochs = D.update_epochs, minibatch_size: Minibatch = D.minibatch_size, lr: Lr = D.lr, lr_min: LrMin = D.lr_min,
+    total_updates: TotalUpdates = D.total_updates, clip_coef: ClipCoef = D.clip_coef, vf_coef: VfCoef = D.vf_coef,
+    ent_coef: EntCoef = D.ent_coef, max_grad_norm: MaxGradNorm = D.max_grad_norm, gamma: Gamma = D.gamma,
+    gae_lambda: GaeLambda = D.gae_lambda, thought_coef: ThoughtCoef = D.thought_coef, advantage: Advantage = D.advantage,
+    max_version_lag: MaxLag = D.max_version_lag, bc_coef: BcCoef = D.bc_coef, lora_r: LoraR = D.lora_r,
+    lora_alpha: LoraAlpha = D.lora_alpha, precision: Precision = D.precision, seed: Seed = D.seed,
 ) -> None:
     """PPO fine-tuning on logged episodes: one update and publish, or --watch to keep going."""
     from vlm_agent.runtime.cli import console, user_errors
@@ -125,11 +126,12 @@ def train(
     max_new_tokens: int = typer.Option(256, min=1),
     prompt: str = typer.Option("cot", help="cot or action-only."),
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop or random."),
-    epochs: Epochs = 4, minibatch_size: Minibatch = 8, lr: Lr = 1e-5, lr_min: LrMin = 1e-9, total_updates: TotalUpdates = 25,
-    clip_coef: ClipCoef = 0.1, vf_coef: VfCoef = 0.5, ent_coef: EntCoef = 0.001, max_grad_norm: MaxGradNorm = 0.01,
-    gamma: Gamma = 0.9, gae_lambda: GaeLambda = 0.95, thought_coef: ThoughtCoef = None, advantage: Advantage = "gae",
-    max_version_lag: MaxLag = 1, bc_coef: BcCoef = 0.0, lora_r: LoraR = 0, lora_alpha: LoraAlpha = None,
-    precision: Precision = "auto", seed: Seed = 0,
+    epochs: Epochs = D.update_epochs, minibatch_size: Minibatch = D.minibatch_size, lr: Lr = D.lr, lr_min: LrMin = D.lr_min,
+    total_updates: TotalUpdates = D.total_updates, clip_coef: ClipCoef = D.clip_coef, vf_coef: VfCoef = D.vf_coef,
+    ent_coef: EntCoef = D.ent_coef, max_grad_norm: MaxGradNorm = D.max_grad_norm, gamma: Gamma = D.gamma,
+    gae_lambda: GaeLambda = D.gae_lambda, thought_coef: ThoughtCoef = D.thought_coef, advantage: Advantage = D.advantage,
+    max_version_lag: MaxLag = D.max_version_lag, bc_coef: BcCoef = D.bc_coef, lora_r: LoraR = D.lora_r,
+    lora_alpha: LoraAlpha = D.lora_alpha, precision: Precision = D.precision, seed: Seed = D.seed,
 ) -> None:
     """Online PPO in one process: collect with the current policy, update, publish, repeat."""
     from vlm_agent.runtime.agent_factory import default_model_dir
