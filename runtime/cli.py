@@ -137,17 +137,16 @@ def _env_kwargs(env_id: str, alfworld_data: Path | None, split: str) -> dict:
 
 
 def _mount_subcommands() -> None:
-    """Sub-apps owned by other parts (model building, training, UI) join when they are installed."""
+    """Commands that live in their own modules: models and SFT, evaluation, PPO."""
+    from vlm_agent.runtime.cli_eval import evaluate
     from vlm_agent.runtime.cli_model import model_app, sft
+    from vlm_agent.runtime.cli_train import finetune, train
 
     app.add_typer(model_app, name="model", help="Build and inspect models.")
     app.command()(sft)
-    from vlm_agent.runtime.cli_eval import evaluate
-
-    app.command("eval")(evaluate)
-    from vlm_agent.runtime.cli_train import finetune, train
     app.command()(finetune)
     app.command()(train)
+    app.command("eval")(evaluate)
 
 
 _mount_subcommands()

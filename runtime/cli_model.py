@@ -59,6 +59,7 @@ def sft(
     save_every: int = typer.Option(500, min=1, help="Publish a version every this many steps."),
     eval_every: int = typer.Option(200, min=1, help="Held-out loss every this many steps."),
     held_out: float = typer.Option(0.05, min=0.0, max=0.5, help="Fraction of episodes held out."),
+    captions: bool = typer.Option(False, "--captions", help="Also learn to describe each frame by its text state (teaches a new vision tower to read)."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest version under --out."),
 ) -> None:
@@ -70,7 +71,7 @@ def sft(
     from vlm_agent.training.sft_data import load_sft_data
 
     with user_errors():
-        data = load_sft_data(logs, held_out, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+        data = load_sft_data(logs, held_out, captions=captions, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
         config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed)
         columns = (TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn())

@@ -71,3 +71,25 @@ def test_sft_command_trains_and_resumes(base_model, tmp_path):
     assert second.exit_code == 0, second.output
     assert "at step 3" in " ".join(second.output.split())
     assert (tmp_path / "sft" / "LATEST").read_text().strip() == "v000002"
+
+
+def test_eval_writes_json_with_the_command_and_interval(base_model, tmp_path):
+    out = tmp_path / "result.json"
+    args = ["eval", "numberline", "--model", str(base_model), "--episodes", "2", "--max-new-tokens", "4",
+            "--out", str(out), "--log-dir", str(tmp_path / "logs")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    import json
+
+    data = json.loads(out.read_text())
+    assert data["episodes"] == 2 and data["greedy"] and data["policy_version"] == "base"
+    low, high = data["success_ci95"]
+    assert 0.0 <= low <= data["success_rate"] <= high <= 1.0
+    assert data["command"].startswith("vlm-agent ") and data["invalid_action_rate"] == 1.0
+
+
+def test_eval_of_a_wrong_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "LATEST").write_text("v000009\n")
+    result = runner.invoke(app, ["eval", "numberline", "--model", str(tmp_path / "ckpt"), "--log-dir", str(tmp_path / "logs")])
+    assert result.exit_code == 2 and "not a complete checkpoint" in result.output

@@ -45,12 +45,29 @@ def answer_loss(policy: VLMPolicy, batch: Sequence[SFTExample]) -> torch.Tensor:
     return -evaluation.token_logprobs.sum() / evaluation.response_mask.sum()
 
 
+def epoch_batches(examples: list[SFTExample], batch_size: int, seed: int) -> list[list[int]]:
+    """One epoch's batches: each from a single (environment, kind) bucket, so rows need little padding.
+
+    Buckets are shuffled and cut into batches, then the batches are shuffled; all seeded, so a
+    resumed run sees exactly the batches an uninterrupted one would.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    buckets: dict[tuple[str, str], list[int]] = {}
+    for index, example in enumerate(examples):
+        buckets.setdefault((example.env_id, example.kind), []).append(index)
+    batches = []
+    for key in sorted(buckets):
+        members = buckets[key]
+        order = torch.randperm(len(members), generator=generator).tolist()
+        batches += [[members[i] for i in order[k : k + batch_size]] for k in range(0, len(order), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def batch_for_step(examples: list[SFTExample], step: int, batch_size: int, seed: int) -> list[SFTExample]:
-    """The examples of optimizer step `step`: epochs are seeded permutations, so a resume continues exactly."""
-    per_epoch = max(1, len(examples) // batch_size)
+    """The examples of optimizer step `step` (epochs of seeded, bucketed batches)."""
+    per_epoch = len(epoch_batches(examples, batch_size, seed))
     epoch, index = divmod(step, per_epoch)
-    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-    return [examples[i] for i in order[index * batch_size : (index + 1) * batch_size].tolist()]
+    return [examples[i] for i in epoch_batches(examples, batch_size, seed * 100_003 + epoch)[index]]
 
 
 @torch.no_grad()

@@ -10,6 +10,9 @@ from typing import Iterable
 from vlm_agent.runtime.log_reader import iter_episodes
 
 TEACHER_KINDS = ("expert", "human")
+# Reading the frame is what a vision tower trained from scratch learns last; describing the frame
+# with the environment's own text state is a short, dense signal for exactly that (LLaVA's stage 1).
+CAPTION_PROMPT = "Describe the state shown in the image."
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class SFTExample:
     prompt: str
     answer: str
     env_id: str
+    kind: str = "answer"  # "answer" (the teacher's reply to the prompt) or "caption" (the frame's state in words)
 
 
 @dataclass
@@ -27,10 +31,12 @@ class SFTData:
     skipped: Counter = field(default_factory=Counter)  # reason -> steps or files
 
 
-def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_skip=None) -> SFTData:
+def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_skip=None, captions: bool = False) -> SFTData:
     """Every valid step of expert/human episodes under `paths`, split by episode into train/held-out.
 
     The split hashes the run and episode ids, so it is the same on every call (and on resume).
+    With `captions`, each step also gives a caption example: the frame described by the
+    environment's text state.
     """
     data = SFTData()
 
@@ -40,7 +46,7 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
             on_skip(reason)
 
     for episode in iter_episodes(paths, on_skip=skip_file):
-        rows = episode.table.select(["run_id", "episode_id", "agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id"]).to_pylist()
+        rows = episode.table.select(["run_id", "episode_id", "agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id", "observation_text"]).to_pylist()
         if rows[0]["agent_kind"] not in TEACHER_KINDS:
             data.skipped[f"{rows[0]['agent_kind']} episodes are not teacher data"] += len(rows)
             continue
@@ -50,6 +56,8 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
             if row["parse_status"] != "ok":
                 data.skipped["answer did not parse"] += 1
                 continue
-            example = SFTExample(row["frame_png"], row["prompt"], row["response"], row["env_id"])
-            (data.held_out if held_out else data.train).append(example)
+            split = data.held_out if held_out else data.train
+            split.append(SFTExample(row["frame_png"], row["prompt"], row["response"], row["env_id"]))
+            if captions and row["observation_text"]:
+                split.append(SFTExample(row["frame_png"], CAPTION_PROMPT, row["observation_text"], row["env_id"], "caption"))
     return data
