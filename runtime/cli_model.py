@@ -37,6 +37,37 @@ def model_info(path: Path = typer.Argument(..., help="A model folder or a checkp
         _print_info(console, path)
 
 
+@model_app.command("export")
+def model_export(
+    path: Path = typer.Argument(..., help="A model folder or a checkpoint root (its LATEST version)."),
+    out: Path = typer.Option(..., help="Folder to write: the model, processor and value head, no training state."),
+    version: str = typer.Option(..., help="Version name the exported model reports (logged with every step)."),
+) -> None:
+    """Copy a trained model for shipping or sharing: plain transformers folder plus the value head."""
+    import json
+    import shutil
+    import tempfile
+
+    from vlm_agent.runtime.cli import console, user_errors
+    from vlm_agent.training.checkpoints import META, resolve_model_dir
+
+    with user_errors():
+        source, source_version = resolve_model_dir(path)
+        if not (source / "config.json").exists():
+            raise ValueError(f"{source}: not a model folder (no config.json)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        for file in sorted(source.iterdir()):
+            if file.is_file() and not file.name.startswith("trainer_state") and file.name != META:
+                shutil.copy2(file, temp / file.name)
+        meta = {"version": version, "exported_from": str(source), "source_version": source_version}
+        (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        temp.rename(out)  # the folder appears complete or not at all
+        _print_info(console, out)
+
+
 def _print_info(console, path: Path) -> None:
     from vlm_agent.agent.policy import VLMPolicy
 

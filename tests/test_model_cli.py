@@ -93,3 +93,13 @@ def test_eval_of_a_wrong_checkpoint_is_one_line(tmp_path):
     (tmp_path / "ckpt" / "LATEST").write_text("v000009\n")
     result = runner.invoke(app, ["eval", "numberline", "--model", str(tmp_path / "ckpt"), "--log-dir", str(tmp_path / "logs")])
     assert result.exit_code == 2 and "not a complete checkpoint" in result.output
+
+
+def test_export_leaves_training_state_behind_and_names_the_version(base_model, tmp_path):
+    (base_model / "trainer_state.pt").write_bytes(b"optimizer")
+    out = tmp_path / "shipped"
+    result = runner.invoke(app, ["model", "export", str(base_model), "--out", str(out), "--version", "default-test"])
+    (base_model / "trainer_state.pt").unlink()
+    assert result.exit_code == 0, result.output
+    assert not (out / "trainer_state.pt").exists() and (out / "value_head.safetensors").exists()
+    assert "version default-test" in " ".join(result.output.split())
