@@ -86,7 +86,7 @@ def finetune(
     from vlm_agent.runtime.cli import console, user_errors
     from vlm_agent.training.finetune import PPOTrainer, count_episode_files, finetune_once
     from vlm_agent.training.finetune_watch import watch as watch_logs
-    from vlm_agent.training.sft import _StopFlag
+    from vlm_agent.training.sft import StopFlag
 
     warn = _warner()
     with user_errors():
@@ -98,7 +98,7 @@ def finetune(
             raise ValueError(f"{', '.join(map(str, logs))}: no episode logs found")
         trainer = PPOTrainer(model, out, config, resume=resume)
         console.print(f"training {out} from {trainer.version} ({'LoRA r=' + str(lora_r) if lora_r else 'full fine-tuning'})")
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             if watch:
                 console.print(f"watching {', '.join(map(str, logs))}: an update every {every} new episodes (Ctrl-C to stop)")
                 watch_logs(trainer, logs, every, warn, lambda ref, m: print_update(console, ref, m), lambda: stop.requested,
@@ -140,7 +140,7 @@ def train(
     from vlm_agent.runtime.loop import LoopConfig
     from vlm_agent.training.finetune import PPOTrainer
     from vlm_agent.training.online import train_online
-    from vlm_agent.training.sft import _StopFlag
+    from vlm_agent.training.sft import StopFlag
 
     warn = _warner()
     with user_errors():
@@ -156,7 +156,7 @@ def train(
         def show(ref, metrics, summary):
             print_update(console, ref, metrics)
 
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             train_online(trainer, loop_config, log_dir, updates, warn, show, lambda: stop.requested)
         trainer.close()
     if stop.requested:

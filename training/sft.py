@@ -118,7 +118,7 @@ def run_sft(
     step = counters.get("step", 0)
     torch.manual_seed(config.seed + step)
     metrics: dict = {"step": step}
-    stop = _StopFlag()
+    stop = StopFlag()
 
     def publish(step: int, metrics: dict) -> None:
         def save(folder: Path) -> None:
@@ -148,7 +148,7 @@ def run_sft(
     return metrics
 
 
-class _StopFlag:
+class StopFlag:
     """Ctrl-C sets a flag instead of raising, so the step in flight completes and is saved."""
 
     def __init__(self):
