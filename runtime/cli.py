@@ -137,12 +137,14 @@ def _env_kwargs(env_id: str, alfworld_data: Path | None, split: str) -> dict:
 
 
 def _mount_subcommands() -> None:
-    """Commands that live in their own modules: models and SFT, evaluation, PPO."""
+    """Commands that live in their own modules: models, vision pretraining and SFT, evaluation, PPO."""
     from vlm_agent.runtime.cli_eval import evaluate
     from vlm_agent.runtime.cli_model import model_app, sft
     from vlm_agent.runtime.cli_train import finetune, train
+    from vlm_agent.runtime.cli_vision import vision_pretrain
 
     app.add_typer(model_app, name="model", help="Build and inspect models.")
+    app.command("vision-pretrain")(vision_pretrain)
     app.command()(sft)
     app.command()(finetune)
     app.command()(train)

@@ -91,30 +91,23 @@ def sft(
     eval_every: int = typer.Option(200, min=1, help="Held-out loss every this many steps."),
     held_out: float = typer.Option(0.05, min=0.0, max=0.5, help="Fraction of episodes held out."),
     captions: bool = typer.Option(False, "--captions", help="Also learn to describe each frame by its text state (teaches a new vision tower to read)."),
+    freeze_vision: bool = typer.Option(False, "--freeze-vision", help="Train only the language model (and value head): keep what `vision-pretrain` taught."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest version under --out."),
 ) -> None:
     """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from vlm_agent.runtime.cli import console, err_console, user_errors
+    from vlm_agent.runtime.cli_progress import published_line, train_with_progress
     from vlm_agent.training.sft import SFTConfig, run_sft
     from vlm_agent.training.sft_data import load_sft_data
 
     with user_errors():
         data = load_sft_data(logs, held_out, captions=captions, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
-        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed)
-        columns = (TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn())
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("sft", total=steps, status="")
-
-            def show(step: int, metrics: dict) -> None:
-                status = f"loss {metrics['loss']:.3f}"
-                if "held_out_loss" in metrics:
-                    status += f"  held-out {metrics['held_out_loss']:.3f}"
-                    console.log(f"step {step}: {status}")
-                progress.update(task, completed=step, status=status)
-
-            metrics = run_sft(data, model, out, config, resume=resume, on_progress=show)
-        console.print(f"published {out} at step {metrics['step']}" + (" (interrupted)" if metrics.get("interrupted") else ""))
+        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed, freeze_vision=freeze_vision)
+        metrics = train_with_progress(
+            console, "sft", steps, lambda show: run_sft(data, model, out, config, resume=resume, on_progress=show),
+            status=lambda m: f"loss {m['loss']:.3f}",
+            held_out=lambda m: f"loss {m['loss']:.3f}  held-out {m['held_out_loss']:.3f}",
+        )
+        console.print(published_line(out, metrics))

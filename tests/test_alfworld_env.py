@@ -1,6 +1,8 @@
 """vlm_agent/ALFWorld-v0 on a handful of real ALFWorld games (old grammar, upgraded in memory)."""
+import gc
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.runtime.cli import app
+from vlm_agent.runtime.envs.alfworld import grounding, prefetch
 from vlm_agent.runtime.envs.alfworld.games import TASK_TYPES, find_games, read_game
 from vlm_agent.runtime.observation import observation_from
 
@@ -54,7 +57,8 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def env(data):
-    environment = gym.make(ENV_ID, data_dir=str(data), split="valid_seen")
+    # No prefetching: the prefetch tests below own the process's worker.
+    environment = gym.make(ENV_ID, data_dir=str(data), split="valid_seen", prefetch=0)
     yield environment
     environment.close()
 
@@ -184,3 +188,144 @@ def test_expert_answers_parse_and_explain_the_action(env):
     answer = json.loads(decision.text)
     assert answer["action"] == info["state"]["expert_action"]
     assert info["task_text"] in answer["thoughts"] and parse_action(decision.text, info["legal_actions"]).ok
+
+
+def play_seeds(env, seeds, steps=3):
+    """Frames and infos of a short expert rollout over `seeds`, as a rollout resets them."""
+    seen = []
+    for seed in seeds:
+        frame, info = env.reset(seed=seed)
+        seen.append((frame, info))
+        for _ in range(steps):
+            frame, _, _, _, info = env.step(info["state"]["expert_action"] or "look")
+            seen.append((frame, info))
+    return seen
+
+
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch):
+    """Nothing translated yet, in memory or on disk, nothing in flight, and no prefetch worker running."""
+    monkeypatch.setenv("VLM_AGENT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(grounding, "_MEMORY", type(grounding._MEMORY)())
+    monkeypatch.setattr(grounding, "IN_FLIGHT", {})
+    gc.collect()  # environments earlier tests dropped without close() let go of the worker
+    assert prefetch_workers() == []
+
+
+def prefetch_workers() -> list[int]:
+    """The pids of this process's living children that run the prefetch worker (Linux /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(parent) == os.getpid() and state != "Z" and prefetch.WORKER.encode() in command:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def count_translations(monkeypatch) -> list:
+    """Each translation done in this process (not in the prefetch worker) appends its domain."""
+    done, translate = [], grounding._translate
+    monkeypatch.setattr(grounding, "_translate", lambda domain, problem: done.append(domain) or translate(domain, problem))
+    return done
+
+
+def test_prefetched_games_are_translated_by_the_worker_and_play_exactly_as_without(data, empty_caches, tmp_path,
+                                                                                   monkeypatch):
+    reference = play_seeds(gym.make(ENV_ID, data_dir=str(data), prefetch=0), range(3))
+    monkeypatch.setenv("VLM_AGENT_CACHE", str(tmp_path / "prefetched"))
+    monkeypatch.setattr(grounding, "_MEMORY", type(grounding._MEMORY)())
+    here = count_translations(monkeypatch)
+    env = gym.make(ENV_ID, data_dir=str(data), prefetch=2)
+    try:
+        prefetched = play_seeds(env, range(3))
+    finally:
+        env.close()
+    assert len(here) == 1  # only the first game; the worker did seeds 1 and 2 during the episodes
+    for game in env.unwrapped.games[1:3]:  # and wrote them to the disk cache
+        text = read_game(game.game_file)
+        assert grounding.cache_path(grounding.game_key(text.domain, text.problem)).is_file()
+    for (frame_a, info_a), (frame_b, info_b) in zip(reference, prefetched, strict=True):
+        assert np.array_equal(frame_a, frame_b) and info_a == info_b
+
+
+def test_close_stops_the_prefetch_worker_and_leaves_nothing_in_flight(data, empty_caches):
+    env = gym.make(ENV_ID, data_dir=str(data))
+    env.reset(seed=0)
+    prefetcher = env.unwrapped.prefetcher
+    assert len(grounding.IN_FLIGHT) == 2 and prefetcher.process.poll() is None
+    env.close()
+    assert prefetcher.process.poll() is not None and not prefetcher.active
+    assert not grounding.IN_FLIGHT  # finished work went to the memory cache, queued work was dropped
+
+
+def test_a_dead_prefetch_worker_only_moves_the_work_back_to_reset(data, empty_caches, tmp_path, monkeypatch):
+    reference = [info for _, info in play_seeds(gym.make(ENV_ID, data_dir=str(data), prefetch=0), range(4), steps=0)]
+    monkeypatch.setenv("VLM_AGENT_CACHE", str(tmp_path / "second"))
+    monkeypatch.setattr(grounding, "_MEMORY", type(grounding._MEMORY)())
+    env = gym.make(ENV_ID, data_dir=str(data))
+    env.reset(seed=0)
+    env.unwrapped.prefetcher.process.kill()
+    infos = [env.reset(seed=seed)[1] for seed in range(4)]
+    env.close()
+    assert infos == reference and not grounding.IN_FLIGHT
+
+
+def game_keys(env) -> list[str]:
+    """The translation key of each game, in seed order."""
+    return [grounding.game_key(text.domain, text.problem) for text in (read_game(g.game_file) for g in env.unwrapped.games)]
+
+
+def test_environments_of_a_process_share_one_prefetch_worker_until_the_last_closes(data, empty_caches):
+    envs = [gym.make(ENV_ID, data_dir=str(data)) for _ in range(3)]
+    for seed, env in enumerate(envs):  # as a loop with three environments starts
+        env.reset(seed=seed)
+    assert len({id(env.unwrapped.prefetcher.worker) for env in envs}) == 1
+    assert len(prefetch_workers()) == 1
+    envs[0].close()
+    envs[1].close()
+    assert prefetch_workers() == [envs[2].unwrapped.prefetcher.process.pid]
+    envs[2].close()
+    assert prefetch_workers() == [] and not grounding.IN_FLIGHT
+
+
+def test_a_dropped_environment_lets_go_of_the_prefetch_worker(data, empty_caches):
+    env = gym.make(ENV_ID, data_dir=str(data))
+    env.reset(seed=0)
+    process = env.unwrapped.prefetcher.process
+    del env
+    gc.collect()
+    assert process.poll() is not None and prefetch_workers() == []
+    assert all(future.done() for future in grounding.IN_FLIGHT.values())  # failed or cancelled: redone at reset
+
+
+def test_closing_one_environment_drops_only_what_it_alone_wanted(data, empty_caches, tmp_path, monkeypatch):
+    reference = [info for _, info in play_seeds(gym.make(ENV_ID, data_dir=str(data), prefetch=0), range(6), steps=0)]
+    monkeypatch.setenv("VLM_AGENT_CACHE", str(tmp_path / "second"))
+    monkeypatch.setattr(grounding, "_MEMORY", type(grounding._MEMORY)())
+    first, second = gym.make(ENV_ID, data_dir=str(data)), gym.make(ENV_ID, data_dir=str(data))
+    keys = game_keys(first)
+    first.reset(seed=0)  # wants games 1 and 2
+    second.reset(seed=3)  # wants games 4 and 5
+    first.close()
+    assert set(grounding.IN_FLIGHT) <= {keys[4], keys[5]}
+    assert second.unwrapped.prefetcher.process.poll() is None
+    infos = [second.reset(seed=seed)[1] for seed in (4, 1, 2, 5)]
+    second.close()
+    assert infos == [reference[seed] for seed in (4, 1, 2, 5)] and not grounding.IN_FLIGHT
+
+
+def test_a_game_two_environments_want_stays_in_flight_when_one_of_them_closes(data, empty_caches, monkeypatch):
+    first, second = gym.make(ENV_ID, data_dir=str(data)), gym.make(ENV_ID, data_dir=str(data))
+    keys = game_keys(first)
+    first.reset(seed=0)  # wants games 1 and 2
+    second.reset(seed=1)  # takes game 1 from the worker, wants 2 (as the first does) and 3
+    first.close()
+    assert set(grounding.IN_FLIGHT) <= {keys[2], keys[3]}
+    here = count_translations(monkeypatch)
+    second.reset(seed=2)
+    second.close()
+    assert here == [] and not grounding.IN_FLIGHT  # game 2 came from the worker

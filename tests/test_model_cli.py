@@ -73,6 +73,20 @@ def test_sft_command_trains_and_resumes(base_model, tmp_path):
     assert (tmp_path / "sft" / "LATEST").read_text().strip() == "v000002"
 
 
+def test_vision_pretrain_then_sft_from_its_output(base_model, tmp_path):
+    logs = tmp_path / "logs"
+    play = ["play", "numberline", "--agent", "expert", "--episodes", "4", "--headless", "--log-dir", str(logs)]
+    assert runner.invoke(app, play).exit_code == 0
+    vision = runner.invoke(app, ["vision-pretrain", str(logs), "--model", str(base_model), "--out", str(tmp_path / "vision"), "--steps", "2", "--batch-size", "2"])
+    assert vision.exit_code == 0, vision.output
+    assert "at step 2" in " ".join(vision.output.split())
+    sft = ["sft", str(logs), "--model", str(tmp_path / "vision"), "--out", str(tmp_path / "sft"), "--batch-size", "2", "--steps", "1", "--warmup-steps", "1"]
+    result = runner.invoke(app, sft)
+    assert result.exit_code == 0, result.output
+    missing = runner.invoke(app, ["vision-pretrain", str(logs), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "v2")])
+    assert missing.exit_code != 0 and "nope" in missing.output and len(missing.output.strip().splitlines()) <= 2
+
+
 def test_eval_writes_json_with_the_command_and_interval(base_model, tmp_path):
     out = tmp_path / "result.json"
     args = ["eval", "numberline", "--model", str(base_model), "--episodes", "2", "--max-new-tokens", "4",

@@ -84,3 +84,13 @@ def test_corrupt_log_files_are_skipped_and_counted(setup, tmp_path):
     (episodes[0].parent / "ep999999.parquet").unlink()
     assert data.skipped["unreadable files"] == 1 and "ep999999" in skipped[0]
     assert len(data.train) + len(data.held_out) > 0
+
+
+def test_freeze_vision_trains_the_language_model_only(setup, tmp_path):
+    model, logs = setup
+    data = load_sft_data([logs], held_out_fraction=0.0, captions=True)
+    run_sft(data, model, tmp_path / "out", SFTConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, save_every=100, eval_every=100, freeze_vision=True))
+    before, after = VLMPolicy.from_pretrained(model).model, VLMPolicy.from_pretrained(tmp_path / "out").model
+    changed = {name for (name, p), q in zip(before.named_parameters(), after.parameters()) if not torch.equal(p, q)}
+    assert changed and not any("vision" in name or "connector" in name for name in changed)
+    assert any("text_model" in name or "language_model" in name for name in changed)

@@ -40,7 +40,7 @@ def build_tiny(arch: str, out: Path, seed: int = 0) -> Path:
 
         size = ModelSize(text_hidden=32, text_layers=2, text_heads=2, text_kv_heads=1, text_intermediate=64,
                          vision_hidden=32, vision_layers=1, vision_heads=2, vision_intermediate=64,
-                         image_size=64, patch_size=16, vocab_size=400)
+                         image_size=64, patch_size=16, scale_factor=2, vocab_size=400)
         processor = build_processor(train_tokenizer(CORPUS, size.vocab_size), size)
         model = build_model(processor.tokenizer, size, seed)
     elif arch == "llava":

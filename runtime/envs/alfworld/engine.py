@@ -11,15 +11,16 @@ costs of the stock engine are work repeated on identical input, so they are kept
   memory and on disk (grounding.py);
 - every step re-derives the text of every admissible command from the grammar (a tatsu parse and
   deep copies per command), although a command's text depends only on the action's arguments and
-  static facts: it is derived once per game and argument tuple.
+  static facts: it is derived once per game and argument tuple, and every derivation parses each
+  string once per process and copies no more than it must (grammar.py).
 
 Everything the player sees (feedback, admissible commands, won, facts) is still computed by the
-stock code; tests/test_alfworld_engine.py checks it step for step against the stock PddlEnv.
+stock code, text derivation by a leaner copy of it; tests/test_alfworld_engine.py checks it step
+for step against the stock PddlEnv.
 """
 from __future__ import annotations
 
 import copy
-import re
 from collections import Counter, defaultdict
 from functools import lru_cache
 
@@ -27,64 +28,14 @@ import textworld
 from textworld.core import GameState
 from textworld.envs import PddlEnv
 from textworld.envs.pddl import logic as pddl_logic
-from textworld.envs.pddl import textgen
 from textworld.envs.pddl.textgen import ContextSensitiveGrammar, ProductionRule, TerminalSymbol
 
 from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
 
 from vlm_agent.runtime.envs.alfworld.expert import ExpertPlan
 from vlm_agent.runtime.envs.alfworld.games import TASK_PLACEHOLDER, GameText, read_game
+from vlm_agent.runtime.envs.alfworld.grammar import CommandMemoGrammar
 from vlm_agent.runtime.envs.alfworld.grounding import Grounded, ground
-
-class CommandMemoGrammar(ContextSensitiveGrammar):
-    """The stock grammar with two memos: parsed start strings, and the text of commands.
-
-    `derive` is the stock one except that it parses each start string with tatsu once, not on
-    every call. In the ALFRED grammar a command's text reads only its arguments' names and
-    static facts (`receptacleAtLocation`), so the same arguments always give the same command
-    within a game. Feedback text depends on the state and is derived every time.
-    """
-
-    def __init__(self, base: ContextSensitiveGrammar, command_templates: frozenset[str]):
-        super().__init__()
-        self._rules = base._rules
-        self._command_templates = command_templates
-        self._commands: dict = {}
-
-    def derive(self, start: str, context={}) -> str:
-        if start not in self._command_templates:
-            return self._derive(start, context)
-        # Only the arguments the template names: GotoLocation's text ignores where the agent starts.
-        named = _words(start)
-        key = (start, frozenset(item for item in context["mapping"].items() if item[0].name in named))
-        if key not in self._commands:
-            self._commands[key] = self._derive(start, context)
-        return self._commands[key]
-
-    def _derive(self, start: str, context: dict) -> str:
-        derivation = copy.deepcopy(_parsed(start))[::-1]  # a stack, as in the stock derive
-        for symbol in derivation:
-            symbol.context = textgen.copy_context(context)
-        derived = []
-        while derivation:
-            symbol = derivation.pop()
-            if isinstance(symbol, TerminalSymbol):
-                derived.append(symbol)
-            elif isinstance(symbol, textgen.NonterminalSymbol):
-                derivation += self.replace(symbol)[::-1]
-            else:  # ConditionalSymbol, EvalSymbol, ListSymbol
-                derivation += symbol.derive()[::-1]
-        return "".join(map(str, derived))
-
-
-@lru_cache(maxsize=1024)
-def _parsed(start: str) -> list:
-    return textgen._parse_and_convert(start, rule_name="symbols")
-
-
-@lru_cache(maxsize=256)
-def _words(template: str) -> frozenset[str]:
-    return frozenset(re.findall(r"\w+", template))
 
 
 @lru_cache(maxsize=8)

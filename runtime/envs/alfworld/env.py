@@ -7,6 +7,9 @@ for a command that is not admissible (which changes nothing but counts toward `m
 `goal_condition="delta"` pays the change in goal-condition success instead of its level.
 Data: `data_dir`, else $ALFWORLD_DATA, else `generated_games` per split generated from the alfworld
 wheel (games.data_root). `info["history"]` holds the last `history_length` steps for the prompt.
+After a seeded reset the next `prefetch` games in seed order are translated in a worker process
+that all environments of a process share (prefetch.py), so a rollout's next reset seldom waits for
+fast-downward; `prefetch=0` turns it off. close() lets go of the worker (its last user stops it).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from vlm_agent.agent.prompts import PromptTemplate, register_prompt
 from vlm_agent.runtime.envs.alfworld.engine import make_engine
 from vlm_agent.runtime.envs.alfworld.games import GameEntry, data_root, find_games, read_game, report_skip
 from vlm_agent.runtime.envs.alfworld.goals import goal_condition_success
+from vlm_agent.runtime.envs.alfworld.prefetch import start_prefetcher
 from vlm_agent.runtime.envs.alfworld.render import render_view
 from vlm_agent.runtime.envs.alfworld.view import View, read_view
 from vlm_agent.runtime.envs.base import TextActionEnv
@@ -28,6 +32,9 @@ ENV_ID = "vlm_agent/ALFWorld-v0"
 # whose input repeats with another expert answer 3.3% (k=0), 3.3% (1), 1.5% (2), 0.4% (4), 0.4% (6),
 # for 1014 / 1111 / 1187 / 1326 / 1443 prompt characters: 4 is where more history stops helping.
 DEFAULT_HISTORY = 4
+# Games translated ahead: two cover the next reset even when one game is slow (up to 1.3 s) or
+# two environments of one process reset in turn.
+DEFAULT_PREFETCH = 2
 _BANNER = "-= Welcome to TextWorld, ALFRED! =-"
 
 register_prompt(ENV_ID, PromptTemplate(
@@ -46,17 +53,20 @@ class ALFWorldEnv(TextActionEnv):
     def __init__(self, split: str = "valid_seen", data_dir: str | Path | None = None, max_steps: int = 50,
                  won_reward: float = 50.0, goal_condition_coef: float = 1.0, goal_condition: str = "level",
                  invalid_action_penalty: float = -1.0, history_length: int = DEFAULT_HISTORY,
-                 generated_games: int | None = None, render_mode: str | None = "rgb_array"):
+                 generated_games: int | None = None, prefetch: int = DEFAULT_PREFETCH,
+                 render_mode: str | None = "rgb_array"):
         super().__init__(invalid_action_penalty, render_mode)
         if goal_condition not in ("level", "delta"):
             raise ValueError(f"goal_condition must be 'level' or 'delta', got {goal_condition!r}")
-        if max_steps < 1 or history_length < 0:
-            raise ValueError("max_steps must be at least 1 and history_length at least 0")
+        if max_steps < 1 or history_length < 0 or prefetch < 0:
+            raise ValueError("max_steps must be at least 1, history_length and prefetch at least 0")
         self.split, self.max_steps, self.history_length = split, max_steps, history_length
         self.won_reward, self.goal_condition_coef, self.goal_condition = won_reward, goal_condition_coef, goal_condition
         self.games: list[GameEntry] = find_games(data_root(data_dir, generated_games), split)
         self.engine = make_engine(with_expert=True)
         self.core = self.engine.unwrapped  # the PddlEnv: facts by id and the names the text uses
+        self.prefetch = prefetch
+        self.prefetcher = start_prefetcher() if prefetch else None
 
     # gymnasium API
 
@@ -80,7 +90,21 @@ class ALFWorldEnv(TextActionEnv):
         self.task_text = read_game(game.game_file).sentence
         self.text = self.state["feedback"].replace(_BANNER, "").strip()
         self.goal_condition_level = self._goal_condition()
+        if self.prefetcher is not None and wanted is None:
+            # The games of seeds index+1 .. index+prefetch, whichever environment resets next: the loop
+            # (runtime/loop.py) hands seed + k to episode k from one counter for all its environments,
+            # so the reset after this one asks for index+1 in whichever environment finishes first,
+            # with 1 or N environments. Counting from this reset's seed rather than from the highest
+            # seed seen in the process is the same in one loop, and stays right when a later run (an
+            # evaluation) starts its seeds again from 0.
+            self.prefetcher.schedule(self.games[(index + k) % len(self.games)].game_file
+                                     for k in range(1, self.prefetch + 1))
         return self.render(), self._info()
+
+    def close(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+        super().close()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         self.steps += 1

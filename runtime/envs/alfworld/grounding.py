@@ -5,6 +5,7 @@ costs: 0.1 to 1.3 s. Its result depends only on the domain and problem text, so 
 memory (the last GROUNDED_CACHE_SIZE games) and as a small gzip'd JSON file under the user's cache
 folder, keyed by a hash of both texts and the translator's version; the next process that meets
 the game reads it in milliseconds. A cache file that cannot be read is ignored and rewritten.
+A translation may also be in flight in a prefetch worker (prefetch.py): `ground` then waits for it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import importlib.metadata
 import json
 import sys
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,18 +53,66 @@ class Grounded:
 
 
 _MEMORY: OrderedDict[str, Grounded] = OrderedDict()
+# Translations a prefetch worker is doing (or did, not yet asked for). Read and changed only by the
+# thread that resets environments; the futures complete in the prefetch worker's reader thread, or are
+# cancelled when every environment that wanted them let go.
+IN_FLIGHT: dict[str, Future] = {}
+
+
+def game_key(domain: str, problem: str) -> str:
+    return hashlib.sha256(f"{domain}\0{problem}".encode()).hexdigest()
 
 
 def ground(domain: str, problem: str) -> Grounded:
-    """The translation of a game: from memory, else from the disk cache, else from fast-downward."""
-    key = hashlib.sha256(f"{domain}\0{problem}".encode()).hexdigest()
-    grounded = _MEMORY.pop(key, None) or _read(key) or _write(key, _translate(domain, problem))
-    _MEMORY[key] = grounded
-    if len(_MEMORY) > GROUNDED_CACHE_SIZE:
-        _MEMORY.popitem(last=False)
+    """The translation of a game: from memory, else a prefetch worker, else the disk cache, else fast-downward."""
+    key = game_key(domain, problem)
+    grounded = (_MEMORY.pop(key, None) or _awaited(key) or _read(cache_path(key))
+                or _write(cache_path(key), _translate(domain, problem)))
+    _remember(key, grounded)
     if _TRIVIAL_TASK in grounded.sas:
         raise UnplayableGame("unsolvable: the PDDL translator finds no way to reach the goal")
     return grounded
+
+
+def is_known(key: str) -> bool:
+    """In memory or in flight: nothing left to prefetch."""
+    return key in _MEMORY or key in IN_FLIGHT
+
+
+def prepare(domain: str, problem: str, path: str) -> Grounded:
+    """A prefetch worker's job: the translation from the disk cache at `path`, else translated and written there.
+
+    The path comes from the parent, whose cache folder may have changed since the worker started.
+    """
+    return _read(Path(path)) or _write(Path(path), _translate(domain, problem))
+
+
+def collect_finished() -> None:
+    """Move finished prefetches into the memory cache (bounded there); failed or cancelled ones are forgotten and redone."""
+    for key, future in list(IN_FLIGHT.items()):
+        if future.done():
+            del IN_FLIGHT[key]
+            if not future.cancelled() and future.exception() is None:
+                _remember(key, future.result())
+
+
+def _awaited(key: str) -> Grounded | None:
+    future = IN_FLIGHT.pop(key, None)
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except UnplayableGame:
+        raise
+    except Exception:  # the worker died or was stopped, or the job was cancelled: translate here instead
+        return None
+
+
+def _remember(key: str, grounded: Grounded) -> None:
+    _MEMORY.pop(key, None)
+    _MEMORY[key] = grounded
+    if len(_MEMORY) > GROUNDED_CACHE_SIZE:
+        _MEMORY.popitem(last=False)
 
 
 def _translate(domain: str, problem: str) -> Grounded:
@@ -94,25 +144,25 @@ def _init_fact(atom) -> list | None:
     return None
 
 
-def _path(key: str) -> Path:
+def cache_path(key: str) -> Path:
     version = importlib.metadata.version("fast-downward-textworld")
     return cache_root() / "alfworld-grounded" / f"fd{version}-f{FORMAT}" / f"{key[:40]}.json.gz"
 
 
-def _read(key: str) -> Grounded | None:
+def _read(path: Path) -> Grounded | None:
     try:
-        data = json.loads(gzip.decompress(_path(key).read_bytes()))
+        data = json.loads(gzip.decompress(path.read_bytes()))
         return Grounded(**data)
     except (OSError, EOFError, ValueError, TypeError):  # absent, truncated or from another format
         return None
 
 
-def _write(key: str, grounded: Grounded) -> Grounded:
+def _write(path: Path, grounded: Grounded) -> Grounded:
     data = {k: v for k, v in grounded.__dict__.items() if k != "start_facts"}
     payload = gzip.compress(json.dumps(data).encode(), compresslevel=3)
     try:
-        _path(key).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(_path(key), lambda handle: handle.write(payload))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda handle: handle.write(payload))
     except OSError:  # a read-only cache only costs speed
         pass
     return grounded

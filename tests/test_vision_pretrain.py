@@ -1,0 +1,85 @@
+"""Vision pretraining: image tokens learn the captions; the language model is untouched; resume is exact."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+
+from tiny_models import build_tiny
+from vlm_agent.agent.experts import ExpertAgent
+from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.loop import LoopConfig
+from vlm_agent.runtime.play import PlaySession
+from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.training.sft_data import load_sft_data
+from vlm_agent.training.vision_pretrain import IGNORE, VisionPretrainConfig, caption_targets, run_vision_pretrain
+
+CONFIG = VisionPretrainConfig(steps=6, batch_size=4, lr=1e-3, warmup_steps=1, caption_tokens=24, head_width=16, save_every=100, eval_every=3, held_out_batches=1)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vision")
+    session = PlaySession(LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=8, num_envs=4), ExpertAgent(seed=0), root / "logs", "numberline")
+    session.loop.run()
+    session.finish()
+    return root / "logs"
+
+
+def split_weights(folder):
+    """(vision tower + connector, language model) of a saved model, each flattened."""
+    model = VLMPolicy.from_pretrained(folder).model
+    vision, language = [], []
+    for name, p in model.named_parameters():
+        (vision if ("vision" in name or "connector" in name or "projector" in name) else language).append(p.detach().flatten())
+    return torch.cat(vision), torch.cat(language)
+
+
+@pytest.mark.parametrize("arch", ["idefics3", "llava"])
+def test_only_the_image_path_learns_and_the_caption_loss_falls(arch, logs, tmp_path):
+    model = build_tiny(arch, tmp_path / "model")
+    data = load_sft_data([logs], held_out_fraction=0.5, captions=True)
+    seen = []
+    config = VisionPretrainConfig(**{**CONFIG.__dict__, "steps": 30, "lr": 3e-3, "eval_every": 30})
+    metrics = run_vision_pretrain(data, model, tmp_path / "out", config, on_progress=lambda step, m: seen.append(m["loss"]))
+    assert metrics["step"] == 30 and 0.0 <= metrics["held_out_token_accuracy"] <= 1.0
+    assert sum(seen[-5:]) / 5 < sum(seen[:5]) / 5 - 0.5
+    vision_before, language_before = split_weights(model)
+    vision_after, language_after = split_weights(tmp_path / "out")
+    assert torch.equal(language_before, language_after)
+    assert not torch.equal(vision_before, vision_after)
+    VLMPolicy.from_pretrained(tmp_path / "out").act  # the published version is a normal model folder
+
+
+def test_ctrl_c_publishes_and_resume_matches_an_uninterrupted_run(logs, tmp_path):
+    model = build_tiny("idefics3", tmp_path / "model")
+    data = load_sft_data([logs], held_out_fraction=0.5, captions=True)
+    run_vision_pretrain(data, model, tmp_path / "straight", CONFIG)
+
+    def interrupt_at_2(step, metrics):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = run_vision_pretrain(data, model, tmp_path / "resumed", CONFIG, on_progress=interrupt_at_2)
+    assert stopped["interrupted"] and CheckpointStore(tmp_path / "resumed").latest().meta()["step"] == 2
+    finished = run_vision_pretrain(data, model, tmp_path / "resumed", CONFIG, resume=True)
+    assert finished["step"] == 6
+    assert torch.allclose(torch.cat(split_weights(tmp_path / "straight")), torch.cat(split_weights(tmp_path / "resumed")), atol=1e-6)
+
+
+def test_targets_are_the_caption_tokens_then_end_of_answer_cut_to_length(tmp_path):
+    policy = VLMPolicy.from_pretrained(build_tiny("idefics3", tmp_path / "model"))
+    targets = caption_targets(policy, ["Target: 3. Current: 1.", "x" * 200], positions=12)
+    ids = policy.tokenizer("Target: 3. Current: 1.", add_special_tokens=False)["input_ids"]
+    row = targets[0][targets[0] != IGNORE].tolist()
+    assert row[: len(ids)] == ids[:12] and (len(ids) >= 12 or row[-1] == min(policy.eos_ids))
+    assert (targets[1] != IGNORE).all()
+
+
+def test_logs_without_frame_text_are_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    data = load_sft_data([tmp_path / "empty"], captions=True)
+    with pytest.raises(ValueError, match="no frames with a text state"):
+        run_vision_pretrain(data, tmp_path / "model", tmp_path / "out", CONFIG)
