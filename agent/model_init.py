@@ -31,6 +31,9 @@ class ModelSize:
     scale_factor: int = 7
     vocab_size: int = 2048
     max_positions: int = 2048
+    # The reference's 1024 -> 512 critic is sized for LLaVA's 4096-wide hidden state; on a 256-wide
+    # one it would be 3 MB of the 30 MB the shipped model may weigh.
+    value_hidden: tuple[int, ...] = (256, 256)
 
     @property
     def image_seq_len(self) -> int:
@@ -104,7 +107,7 @@ def init_model(out: Path, corpus: Iterable[str], size: ModelSize = ModelSize(), 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    head, _ = ValueHead.load_or_new(out / "__none__", hidden_size(model), seed=seed)
+    head, _ = ValueHead.load_or_new(out / "__none__", hidden_size(model), seed=seed, hidden=size.value_hidden)
     head.save(out)
     (out / "vlm_agent_model.json").write_text(__import__("json").dumps({"size": asdict(size), "seed": seed}, indent=2) + "\n")
     return out

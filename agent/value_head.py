@@ -36,8 +36,8 @@ class ValueHead(nn.Module):
         (folder / CONFIG).write_text(json.dumps({"input_size": self.input_size, "hidden": list(self.hidden)}) + "\n")
 
     @classmethod
-    def load_or_new(cls, folder: Path, input_size: int, seed: int = 0) -> tuple["ValueHead", bool]:
-        """The head saved in `folder`, or a fresh one sized `input_size`; returns (head, loaded)."""
+    def load_or_new(cls, folder: Path, input_size: int, seed: int = 0, hidden: tuple[int, ...] = DEFAULT_HIDDEN) -> tuple["ValueHead", bool]:
+        """The head saved in `folder` (its own sizes), or a fresh one `input_size` -> `hidden` -> 1; returns (head, loaded)."""
         folder = Path(folder)
         if (folder / WEIGHTS).exists():
             config = json.loads((folder / CONFIG).read_text()) if (folder / CONFIG).exists() else {}
@@ -46,4 +46,4 @@ class ValueHead(nn.Module):
             return head, True
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            return cls(input_size), False
+            return cls(input_size, hidden), False
