@@ -1,12 +1,15 @@
 """The image tokens a VLM's language model sees, and the parameters that produce them."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from vlm_agent.agent.vlm_inputs import prompt_inputs
+
+if TYPE_CHECKING:
+    from vlm_agent.agent.policy import VLMPolicy
 
 
 def image_tokens(policy: VLMPolicy, frames: Sequence) -> torch.Tensor:
@@ -21,7 +24,7 @@ def image_tokens(policy: VLMPolicy, frames: Sequence) -> torch.Tensor:
     return features.reshape(len(frames), -1)
 
 
-def image_path_parameters(policy, frame: np.ndarray) -> list[torch.nn.Parameter]:
+def image_path_parameters(policy: VLMPolicy, frame: np.ndarray) -> list[torch.nn.Parameter]:
     """Parameters between pixels and image tokens (vision tower, connector), found by a backward
     pass rather than by name, so it holds for any architecture."""
     for p in policy.model.parameters():

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from vlm_agent.agent.policy import VLMPolicy
-from vlm_agent.agent.image_tokens import image_tokens
+from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.checkpoints import CheckpointStore
@@ -127,9 +127,8 @@ def run_vision_pretrain(
         head = CaptionHead(feature_size, config.caption_tokens, len(policy.tokenizer), config.head_width)
     if latest:
         head.load_state_dict(torch.load(latest.path / HEAD_FILE))
-    # The loss never reaches the language model or the value head: their weights get no gradient,
-    # and AdamW leaves parameters without a gradient alone (no update, no weight decay).
-    params = list(policy.model.parameters()) + list(head.parameters())
+    # Only the image path is optimised; the language model and value head are left as they are.
+    params = image_path_parameters(policy, decode_png(train[0].frame_png)) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = cosine_with_warmup(optimizer, config.warmup_steps, config.steps)
     step = (load_trainer_state(latest.path, optimizer, scheduler) if latest else {}).get("step", 0)
