@@ -41,9 +41,9 @@ def last_metrics(ckpt: Path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def evaluate(env: str, model: Path, out: Path, episodes: int, num_envs: int, seed: int) -> dict:
+def evaluate(env: str, model: Path, out: Path, episodes: int, num_envs: int, seed: int, max_new_tokens: int) -> dict:
     run(["play", env, "--model", str(model), "--greedy", "--episodes", str(episodes), "--num-envs", str(num_envs),
-         "--seed", str(seed), "--headless", "--log-dir", str(out / "eval")])
+         "--seed", str(seed), "--max-new-tokens", str(max_new_tokens), "--headless", "--log-dir", str(out / "eval")])
     return newest_summary(out / "eval")
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     done = sum(1 for _ in open(curve_file)) if curve_file.exists() else 0  # resume a benchmark that was stopped
     ppo_flags = args.finetune_args.split() + ["--total-updates", str(args.rounds)]
     if done == 0:
-        summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000)
+        summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000, args.max_new_tokens)
         record(curve_file, {"round": 0, "version": "start", "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
                             "minutes": (time.time() - started) / 60})
         done = 1
@@ -94,7 +94,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])
         metrics = last_metrics(ckpt)
-        summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000)
+        summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000, args.max_new_tokens)
         record(curve_file, {
             "round": r, "version": metrics.get("version"), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
             "sampled_success": played["success_rate"], "sampled_invalid": played.get("invalid_action_rate"),

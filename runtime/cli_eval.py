@@ -23,6 +23,7 @@ def evaluate(
     alfworld_data: Optional[Path] = typer.Option(None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."),
     out: Optional[Path] = typer.Option(None, help="JSON file for the results; default eval/<env>-<version>-<prompt>.json."),
     log_dir: Path = typer.Option(Path("logs/eval"), help="Where the evaluated episodes are logged."),
+    row: Optional[str] = typer.Option(None, help="Row title in docs/results.md (e.g. 'default-sft-v4, SFT + PPO'); default: the model's version."),
 ) -> None:
     """Evaluate a model: success rate with its 95% interval, per task type, invalid actions, length."""
     from vlm_agent.runtime.agent_factory import make_agent
@@ -48,6 +49,7 @@ def evaluate(
         "model": str(model) if model else "default",
         "policy_version": agent.policy_version,
         "prompt": prompt,
+        "row": row or default_row(agent.policy_version, prompt),
         "greedy": not sampled,
         "seed": seed,
         "command": "vlm-agent " + shlex.join(sys.argv[1:]),
@@ -59,3 +61,8 @@ def evaluate(
     console.print(f"results: {path}")
     if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+def default_row(policy_version: str | None, prompt: str) -> str:
+    """The results-table row of a model when --row is not given: its version, and the prompt if not CoT."""
+    return (policy_version or "model") + (", action-only" if prompt == "action-only" else "")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -68,6 +68,53 @@ def model_export(
         _print_info(console, out)
 
 
+@model_app.command("extend-vocab")
+def model_extend_vocab(
+    logs: List[Path] = typer.Argument(..., help="Log folders whose prompts and answers hold the new words (e.g. ALFWorld expert runs)."),
+    model: Path = typer.Option(..., help="Model folder or checkpoint root (its LATEST version) to extend."),
+    out: Path = typer.Option(..., help="Folder to write the extended model into (must not hold a model yet)."),
+    version: str = typer.Option(..., help="Version name the new model reports."),
+    max_new: int = typer.Option(512, min=1, help="Most words to add."),
+    min_count: int = typer.Option(5, min=1, help="Words seen fewer times are left to the old pieces."),
+) -> None:
+    """Add a new environment's frequent words as single tokens; the card games' text tokenizes as before."""
+    import json
+    import shutil
+    import tempfile
+
+    from vlm_agent.runtime.cli import console, user_errors
+
+    with user_errors():
+        if (out / "config.json").exists():
+            raise ValueError(f"{out}: already holds a model; choose another --out")
+        from vlm_agent.agent.corpus import expert_texts
+        from vlm_agent.agent.policy import VLMPolicy
+        from vlm_agent.agent.vocab_extension import add_words, new_words
+        from vlm_agent.runtime.log_reader import iter_episodes
+        from vlm_agent.training.checkpoints import META, resolve_model_dir
+
+        source, source_version = resolve_model_dir(model)
+        policy = VLMPolicy.from_pretrained(source)
+        texts = [text for episode in iter_episodes(logs) for column in ("prompt", "response")
+                 for text in episode.table.column(column).to_pylist() if text]
+        if not texts:
+            raise ValueError(f"no logged prompts under {', '.join(map(str, logs))}")
+        words = new_words(policy.tokenizer, texts, expert_texts(), max_new, min_count)
+        before = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
+        added = add_words(policy, words)
+        after = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        policy.save_pretrained(temp)
+        meta = {"version": version, "extended_from": str(source), "source_version": source_version, "added_words": words}
+        (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        temp.rename(out)  # the folder appears complete or not at all
+        console.print(f"added {added} words; the logged text is {after / before:.0%} of its old token count")
+        _print_info(console, out)
+
+
 def _print_info(console, path: Path) -> None:
     from vlm_agent.agent.policy import VLMPolicy
 
@@ -94,6 +141,7 @@ def sft(
     freeze_vision: bool = typer.Option(False, "--freeze-vision", help="Train only the language model (and value head): keep what `vision-pretrain` taught."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest version under --out."),
+    stop_at: Optional[int] = typer.Option(None, min=1, help="Publish and stop at this step; the schedule still spans --steps (continue with --resume)."),
 ) -> None:
     """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
     from vlm_agent.runtime.cli import console, err_console, user_errors
@@ -104,7 +152,7 @@ def sft(
     with user_errors():
         data = load_sft_data(logs, held_out, captions=captions, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
-        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed, freeze_vision=freeze_vision)
+        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed, freeze_vision=freeze_vision, stop_at=stop_at)
         metrics = train_with_progress(
             console, "sft", steps, lambda show: run_sft(data, model, out, config, resume=resume, on_progress=show),
             status=lambda m: f"loss {m['loss']:.3f}",

@@ -100,6 +100,19 @@ def test_eval_writes_json_with_the_command_and_interval(base_model, tmp_path):
     low, high = data["success_ci95"]
     assert 0.0 <= low <= data["success_rate"] <= high <= 1.0
     assert data["command"].startswith("vlm-agent ") and data["invalid_action_rate"] == 1.0
+    assert data["row"] == "base"  # no --row: the results table names the row by the model's version
+
+
+def test_eval_row_and_action_only_prompt_name_the_results_row(base_model, tmp_path):
+    out = tmp_path / "result.json"
+    args = ["eval", "numberline", "--model", str(base_model), "--episodes", "1", "--max-new-tokens", "4", "--prompt", "action-only",
+            "--out", str(out), "--log-dir", str(tmp_path / "logs")]
+    assert runner.invoke(app, args).exit_code == 0
+    import json
+
+    assert json.loads(out.read_text())["row"] == "base, action-only"
+    assert runner.invoke(app, args + ["--row", "base, SFT + PPO"]).exit_code == 0
+    assert json.loads(out.read_text())["row"] == "base, SFT + PPO"
 
 
 def test_eval_of_a_wrong_checkpoint_is_one_line(tmp_path):

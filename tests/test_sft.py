@@ -68,6 +68,19 @@ def test_ctrl_c_publishes_and_resume_matches_an_uninterrupted_run(setup, tmp_pat
     assert torch.allclose(weights(tmp_path / "straight"), weights(tmp_path / "resumed"), atol=1e-6)
 
 
+def test_stop_at_publishes_there_and_resume_matches_an_uninterrupted_run(setup, tmp_path):
+    model, logs = setup
+    data = load_sft_data([logs], held_out_fraction=0.0)
+    config = SFTConfig(steps=4, batch_size=4, lr=1e-3, warmup_steps=1, save_every=100, eval_every=100)
+    run_sft(data, model, tmp_path / "straight", config)
+    staged = SFTConfig(**{**vars(config), "stop_at": 2})
+    stopped = run_sft(data, model, tmp_path / "staged", staged)
+    assert stopped["step"] == 2 and not stopped["interrupted"]
+    assert CheckpointStore(tmp_path / "staged").latest().meta()["step"] == 2
+    run_sft(data, model, tmp_path / "staged", config, resume=True)
+    assert torch.allclose(weights(tmp_path / "straight"), weights(tmp_path / "staged"), atol=1e-6)
+
+
 def test_no_teacher_data_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     data = load_sft_data([tmp_path / "empty"])

@@ -34,6 +34,9 @@ class SFTConfig:
     # frame, and Adam's full-size steps on SFT's early, noisy gradients would wash that out
     # (measured: 30-50% relative weight change in 500 steps, and the model stopped reading).
     freeze_vision: bool = False
+    # Publish and stop at this step while the learning-rate schedule still spans `steps`: a staged
+    # run (stop, look, --resume) that a recipe can state exactly, unlike a Ctrl-C.
+    stop_at: int | None = None
 
 
 def answer_ids(policy: VLMPolicy, answer: str) -> list[int]:
@@ -147,7 +150,8 @@ def run_sft(
         store.publish(save, {"kind": "sft", "step": step, "metrics": metrics, "config": asdict(config)})
 
     with stop:
-        while step < config.steps and not stop.requested:
+        last = min(config.steps, config.stop_at or config.steps)
+        while step < last and not stop.requested:
             loss = answer_loss(policy, batch_for_step(data.train, step, config.batch_size, config.seed))
             optimizer_step(loss, trained, optimizer, scheduler, config.max_grad_norm)
             step += 1
@@ -156,7 +160,7 @@ def run_sft(
                 metrics["held_out_loss"] = held_out_loss(policy, data, config)
             if on_progress:
                 on_progress(step, metrics)
-            if step % config.save_every == 0 and step < config.steps:
+            if step % config.save_every == 0 and step < last:
                 publish(step, metrics)
         publish(step, metrics)
     metrics["interrupted"] = stop.requested

@@ -1,0 +1,60 @@
+"""Grow a trained model's vocabulary with the whole words of a new environment.
+
+The default tokenizer was trained on the card games' text, so ALFWorld's words fall apart into
+letters ("cabinet" is 6 tokens, a prompt about 820): slow to train on and hard to copy from the
+prompt. Adding frequent new words as single tokens shortens that text while leaving every text
+that holds none of them tokenized exactly as before, so what the model learned there still holds.
+A new token's input embedding starts as the mean of its old pieces' embeddings, so the model reads
+the word about as before; its output row starts as the mean output row, so the new token is as
+unlikely as an average token and the model keeps writing what it wrote before until trained.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Iterable
+
+import torch
+
+# A word with the space before it: the unit byte-level BPE merges toward, so " cabinet" replaces
+# the same characters the old pieces covered.
+_WORD = re.compile(r" [A-Za-z][A-Za-z]+")
+
+
+def new_words(tokenizer, texts: Iterable[str], keep_texts: Iterable[str], max_new: int, min_count: int) -> list[str]:
+    """The words (with their leading space) worth a token: most tokens saved first.
+
+    A word is never chosen if it occurs anywhere in `keep_texts` (also inside a longer word),
+    so those texts tokenize as before.
+    """
+    counts = Counter(match for text in texts for match in _WORD.findall(text))
+    keep = "\n".join(keep_texts)
+    saved = {}
+    for word, count in counts.items():
+        if count < min_count or word in keep:
+            continue
+        pieces = len(tokenizer.tokenize(word))
+        if pieces > 1:
+            saved[word] = count * (pieces - 1)
+    return sorted(saved, key=lambda w: (-saved[w], w))[:max_new]
+
+
+@torch.no_grad()
+def add_words(policy, words: list[str]) -> int:
+    """Add `words` to the policy's tokenizer and embeddings; returns how many were added."""
+    old_pieces = {word: policy.tokenizer(word, add_special_tokens=False)["input_ids"] for word in words}
+    old_size = len(policy.tokenizer)
+    added = policy.tokenizer.add_tokens(words)
+    if not added:
+        return 0
+    policy.model.resize_token_embeddings(len(policy.tokenizer), mean_resizing=False)
+    inputs = policy.model.get_input_embeddings().weight
+    outputs = policy.model.get_output_embeddings().weight
+    mean_output = outputs[:old_size].mean(dim=0)
+    for word, pieces in old_pieces.items():
+        new_id = policy.tokenizer.convert_tokens_to_ids(word)
+        if new_id < old_size:
+            continue
+        inputs[new_id] = inputs[pieces].mean(dim=0)
+        outputs[new_id] = mean_output
+    return added
