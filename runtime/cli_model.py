@@ -16,7 +16,7 @@ def model_init(
     corpus_episodes: int = typer.Option(30, min=1, help="Expert episodes per environment the tokenizer is trained on."),
 ) -> None:
     """Build the default agent model: a small Idefics3-architecture VLM with a tokenizer trained here."""
-    from vlm_agent.runtime.cli import console, user_errors
+    from vlm_agent.runtime.cli import console, err_console, user_errors
 
     with user_errors():
         if (out / "config.json").exists():
@@ -82,7 +82,7 @@ def model_extend_vocab(
     import shutil
     import tempfile
 
-    from vlm_agent.runtime.cli import console, user_errors
+    from vlm_agent.runtime.cli import console, err_console, user_errors
 
     with user_errors():
         if (out / "config.json").exists():
@@ -95,7 +95,8 @@ def model_extend_vocab(
 
         source, source_version = resolve_model_dir(model)
         policy = VLMPolicy.from_pretrained(source)
-        texts = [text for episode in iter_episodes(logs) for column in ("prompt", "response")
+        skip = lambda reason: err_console.print(f"[yellow]skipped[/] {reason}")  # noqa: E731  (a corrupt file costs its words, not the run)
+        texts = [text for episode in iter_episodes(logs, on_skip=skip) for column in ("prompt", "response")
                  for text in episode.table.column(column).to_pylist() if text]
         if not texts:
             raise ValueError(f"no logged prompts under {', '.join(map(str, logs))}")

@@ -91,8 +91,11 @@ def test_command_extends_from_alfworld_logs_and_refuses_an_existing_model(card_m
     assert again.exit_code == 2 and "already holds a model" in again.output
 
 
-def test_command_without_logs_is_one_line(card_model, tmp_path):
+def test_corrupt_logs_are_skipped_and_no_text_left_is_a_one_line_error(card_model, tmp_path):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "ep000000.parquet").write_bytes(b"not parquet")  # skipped with a warning, then nothing is left
     result = runner.invoke(app, ["model", "extend-vocab", str(tmp_path / "empty"), "--model", str(card_model),
                                  "--out", str(tmp_path / "out"), "--version", "x"])
-    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and lines[0].startswith("skipped") and "not a readable" in result.output
+    assert [line for line in lines if line.startswith("error")] == [lines[-1]] and "no logged prompts" in lines[-1]
