@@ -42,3 +42,22 @@ def write_json_atomic(path: Path, data: dict) -> None:
 def is_partial(path: Path) -> bool:
     """A temp file of a write that never finished (the process died before the rename)."""
     return path.name.endswith(PARTIAL_SUFFIX)
+
+
+def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a temp folder beside `folder` through `fill(temp)`, then swap it in: the folder appears complete or not at all."""
+    import shutil
+    import tempfile
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        fill(temp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        temp.rename(folder)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp)
+    fsync_dir(folder.parent)

@@ -46,8 +46,8 @@ def model_export(
     """Copy a trained model for shipping or sharing: plain transformers folder plus the value head."""
     import json
     import shutil
-    import tempfile
 
+    from vlm_agent.runtime.atomic import write_folder_atomic
     from vlm_agent.runtime.cli import console, user_errors
     from vlm_agent.training.checkpoints import META, resolve_model_dir
 
@@ -55,16 +55,15 @@ def model_export(
         source, source_version = resolve_model_dir(path)
         if not (source / "config.json").exists():
             raise ValueError(f"{source}: not a model folder (no config.json)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        for file in sorted(source.iterdir()):
-            if file.is_file() and not file.name.startswith("trainer_state") and file.name != META:
-                shutil.copy2(file, temp / file.name)
-        meta = {"version": version, "exported_from": str(source), "source_version": source_version}
-        (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        temp.rename(out)  # the folder appears complete or not at all
+
+        def fill(temp: Path) -> None:
+            for file in sorted(source.iterdir()):
+                if file.is_file() and not file.name.startswith("trainer_state") and file.name != META:
+                    shutil.copy2(file, temp / file.name)
+            meta = {"version": version, "exported_from": str(source), "source_version": source_version}
+            (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+        write_folder_atomic(out, fill)
         _print_info(console, out)
 
 
@@ -79,9 +78,7 @@ def model_extend_vocab(
 ) -> None:
     """Add a new environment's frequent words as single tokens; the card games' text tokenizes as before."""
     import json
-    import shutil
-    import tempfile
-
+    from vlm_agent.runtime.atomic import write_folder_atomic
     from vlm_agent.runtime.cli import console, err_console, user_errors
 
     with user_errors():
@@ -104,14 +101,12 @@ def model_extend_vocab(
         before = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
         added = add_words(policy, words)
         after = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        policy.save_pretrained(temp)
-        meta = {"version": version, "extended_from": str(source), "source_version": source_version, "added_words": words}
-        (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        temp.rename(out)  # the folder appears complete or not at all
+        def fill(temp: Path) -> None:
+            policy.save_pretrained(temp)
+            meta = {"version": version, "extended_from": str(source), "source_version": source_version, "added_words": words}
+            (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+        write_folder_atomic(out, fill)
         console.print(f"added {added} words; the logged text is {after / before:.0%} of its old token count")
         _print_info(console, out)
 
