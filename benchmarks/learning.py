@@ -72,6 +72,7 @@ def main() -> None:
     if done == 0:
         summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000, args.max_new_tokens)
         record(curve_file, {"round": 0, "version": "start", "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+                            "eval_invalid": summary.get("invalid_action_rate"),
                             "minutes": (time.time() - started) / 60})
         done = 1
     try:
@@ -97,6 +98,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
         summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000, args.max_new_tokens)
         record(curve_file, {
             "round": r, "version": metrics.get("version"), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+            "eval_invalid": summary.get("invalid_action_rate"),
             "sampled_success": played["success_rate"], "sampled_invalid": played.get("invalid_action_rate"),
             **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
             "minutes": (time.time() - started) / 60,
@@ -111,13 +113,13 @@ def record(curve_file: Path, row: dict) -> None:
 
 def print_table(curve_file: Path) -> None:
     rows = [json.loads(line) for line in open(curve_file)]
-    print("| round | version | greedy success | greedy return | sampled success | approx_kl | clipfrac | expl. var | minutes |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| round | version | greedy success | greedy return | greedy invalid | sampled success | approx_kl | clipfrac | expl. var | minutes |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         def fmt(key, spec=".3f"):
             value = row.get(key)
             return format(value, spec) if isinstance(value, (int, float)) else "-"
-        print(f"| {row['round']} | {row.get('version') or '-'} | {fmt('eval_success', '.1%')} | {fmt('eval_return', '+.2f')} | "
+        print(f"| {row['round']} | {row.get('version') or '-'} | {fmt('eval_success', '.1%')} | {fmt('eval_return', '+.2f')} | {fmt('eval_invalid', '.1%')} | "
               f"{fmt('sampled_success', '.1%')} | {fmt('approx_kl', '.4f')} | {fmt('clip_fraction')} | {fmt('explained_variance')} | {fmt('minutes', '.1f')} |")
 
 
