@@ -110,7 +110,6 @@ def test_points_thoughts_read_the_cards_and_state_the_plan():
     assert thoughts[-1] == "Cards: K=10, 2. Plan: 10 + 2 = 12. The formula is complete, so press =."
 
 
-
 def test_points24_plan_follows_the_sorted_cards_whatever_the_deal_order():
     plans = set()
     for ranks in (["2", "8", "A", "3"], ["A", "3", "8", "2"], ["8", "3", "2", "A"]):
@@ -121,6 +120,7 @@ def test_points24_plan_follows_the_sorted_cards_whatever_the_deal_order():
     assert len(plans) == 1
     # largest numbers first where a formula allows it
     assert [t for t in plans.pop().split() if t.isdigit()] == ["8", "3", "2", "1"]
+
 
 # Sutton & Barto's optimal policy for this game (Figure 5.2): stand at or above these totals.
 def textbook_action(total, soft, dealer):

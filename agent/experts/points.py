@@ -54,10 +54,10 @@ def formula_expert(obs: Observation, rng: random.Random, sort_cards: bool = Fals
     cards = f"Cards: {_read_cards(state['cards'])}."
     if sort_cards:
         cards += f" Sorted: {', '.join(map(str, sorted(state['values'], reverse=True)))}."
-        order = _descending_first
-    else:
-        order = lambda plan: (len(plan), _card_order(plan, state["values"]))  # noqa: E731
-    plans = sorted(solutions(state["values"], target, state["operators"], state["formula_limit"], state["parentheses"]), key=order)
+    plans = sorted(
+        solutions(state["values"], target, state["operators"], state["formula_limit"], state["parentheses"]),
+        key=_descending_first if sort_cards else lambda plan: (len(plan), _card_order(plan, state["values"])),
+    )
     if not plans:
         return f"{cards} No formula of these cards makes {target}, so end now with =.", "="
     plan = next((p for p in plans if list(p[: len(typed)]) == typed), None)
