@@ -168,6 +168,13 @@ class VLMPolicy:
         return rows
 
     # --- training -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prompt_features(self, frames: Sequence[np.ndarray], prompts: Sequence[str]) -> torch.Tensor:
+        """What the value head reads: the last layer's hidden state at the last prompt token."""
+        inputs = prompt_inputs(self.processor, frames, prompts)
+        out = self.model(**inputs, output_hidden_states=True, logits_to_keep=1)
+        return out.hidden_states[-1][:, -1, :]  # left padding: the last position is the prompt's end
+
     def evaluate(
         self, frames: Sequence[np.ndarray], prompts: Sequence[str], responses: Sequence[Sequence[int]]
     ) -> Evaluation:

@@ -16,6 +16,7 @@ LrMin = Annotated[float, typer.Option(min=0.0)]
 TotalUpdates = Annotated[int, typer.Option(min=1, help="Updates the cosine schedule spans.")]
 ClipCoef = Annotated[float, typer.Option(min=0.0, help="PPO clip range (also clips the value loss).")]
 VfCoef = Annotated[float, typer.Option(min=0.0, help="Value-loss weight.")]
+ValueWarmup = Annotated[int, typer.Option(min=0, help="Epochs fitting a new root's value head to the first batch's returns before PPO (GAE only); 0: off.")]
 EntCoef = Annotated[float, typer.Option(min=0.0, help="Entropy-bonus weight (mean per-token entropy).")]
 MaxGradNorm = Annotated[float, typer.Option(min=0.0, help="Gradient clipping norm (paper: 0.01).")]
 Gamma = Annotated[float, typer.Option(min=0.0, max=1.0)]
@@ -35,7 +36,8 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue the checkpoint 
 def _ppo_config(options: dict) -> D:
     return D(
         update_epochs=options["epochs"], minibatch_size=options["minibatch_size"], lr=options["lr"], lr_min=options["lr_min"],
-        total_updates=options["total_updates"], clip_coef=options["clip_coef"], vf_coef=options["vf_coef"], ent_coef=options["ent_coef"],
+        total_updates=options["total_updates"], clip_coef=options["clip_coef"], vf_coef=options["vf_coef"],
+        value_warmup_epochs=options["value_warmup_epochs"], ent_coef=options["ent_coef"],
         max_grad_norm=options["max_grad_norm"], gamma=options["gamma"], gae_lambda=options["gae_lambda"], thought_coef=options["thought_coef"],
         advantage=options["advantage"], max_version_lag=options["max_version_lag"], bc_coef=options["bc_coef"],
         lora_r=options["lora_r"], lora_alpha=options["lora_alpha"], precision=options["precision"], seed=options["seed"],
@@ -62,6 +64,8 @@ def print_update(console, ref, metrics: dict) -> None:
         f"(return {metrics['mean_return']:+.2f}, success {metrics['success_rate']:.0%}, {metrics['dropped_stale']} stale dropped) | "
         f"policy {metrics['policy_loss']:+.4f} value {metrics['value_loss']:.4f} entropy {metrics['entropy']:.3f} "
         f"approx_kl {metrics['approx_kl']:.4f} clipfrac {metrics['clip_fraction']:.3f} explained_var {metrics['explained_variance']:.3f}"
+        + (f" | value head warmed up first: explained_var {metrics['value_warmup_explained_variance']:.3f} out of fold"
+           if "value_warmup_explained_variance" in metrics else "")
         + (" [yellow](interrupted)[/]" if metrics.get("interrupted") else "")
     )
 
@@ -77,6 +81,7 @@ def finetune(
     max_updates: Optional[int] = typer.Option(None, min=1, help="With --watch: stop after this many updates."),
     epochs: Epochs = D.update_epochs, minibatch_size: Minibatch = D.minibatch_size, lr: Lr = D.lr, lr_min: LrMin = D.lr_min,
     total_updates: TotalUpdates = D.total_updates, clip_coef: ClipCoef = D.clip_coef, vf_coef: VfCoef = D.vf_coef,
+    value_warmup_epochs: ValueWarmup = D.value_warmup_epochs,
     ent_coef: EntCoef = D.ent_coef, max_grad_norm: MaxGradNorm = D.max_grad_norm, gamma: Gamma = D.gamma,
     gae_lambda: GaeLambda = D.gae_lambda, thought_coef: ThoughtCoef = D.thought_coef, advantage: Advantage = D.advantage,
     max_version_lag: MaxLag = D.max_version_lag, bc_coef: BcCoef = D.bc_coef, lora_r: LoraR = D.lora_r,
@@ -128,6 +133,7 @@ def train(
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop or random."),
     epochs: Epochs = D.update_epochs, minibatch_size: Minibatch = D.minibatch_size, lr: Lr = D.lr, lr_min: LrMin = D.lr_min,
     total_updates: TotalUpdates = D.total_updates, clip_coef: ClipCoef = D.clip_coef, vf_coef: VfCoef = D.vf_coef,
+    value_warmup_epochs: ValueWarmup = D.value_warmup_epochs,
     ent_coef: EntCoef = D.ent_coef, max_grad_norm: MaxGradNorm = D.max_grad_norm, gamma: Gamma = D.gamma,
     gae_lambda: GaeLambda = D.gae_lambda, thought_coef: ThoughtCoef = D.thought_coef, advantage: Advantage = D.advantage,
     max_version_lag: MaxLag = D.max_version_lag, bc_coef: BcCoef = D.bc_coef, lora_r: LoraR = D.lora_r,

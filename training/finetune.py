@@ -25,6 +25,7 @@ from vlm_agent.training.ppo_config import PPOConfig
 from vlm_agent.training.ppo_data import DataReport, Lineage, build_ppo_samples, group_relative_advantages, teacher_examples
 from vlm_agent.training.ppo_update import ppo_update
 from vlm_agent.training.trainer_state import COUNTERS_FILE, load_trainer_state, save_trainer_state
+from vlm_agent.training.value_warmup import warm_up_value_head
 
 RUN_FILES = {MANIFEST, "summary.json"}  # what a run folder holds besides episodes
 
@@ -112,6 +113,10 @@ class PPOTrainer:
     def update(self, episodes: list[Episode], stop: Callable[[], bool] = lambda: False) -> dict:
         """One PPO update on the steps of `episodes` that the current lineage may still use."""
         config = self.config
+        warmup = {}
+        if config.advantage == "gae" and config.value_warmup_epochs and not self.counters.get("value_warmed_up"):
+            episodes, warmup = warm_up_value_head(self.policy, list(episodes), config.gamma, config.value_warmup_epochs, seed=config.seed)
+            self.counters["value_warmed_up"] = True  # once per checkpoint root: later updates train the head with PPO
         samples, report = build_ppo_samples(
             episodes, config.gamma, config.gae_lambda, self.version, config.max_version_lag, Lineage(self.store.root)
         )
@@ -128,7 +133,7 @@ class PPOTrainer:
             self.policy.train(False)
         self.scheduler.step()
         self.updates += 1
-        metrics.update(data_metrics(report), teacher_steps=len(teacher), trained_from=self.version)
+        metrics.update(data_metrics(report), **warmup, teacher_steps=len(teacher), trained_from=self.version)
         return metrics
 
     def publish(self, metrics: dict, counters: dict | None = None) -> CheckpointRef:

@@ -16,6 +16,7 @@ class PPOConfig:
     clip_coef: float = 0.1
     clip_vloss: bool = True
     vf_coef: float = 0.5
+    value_warmup_epochs: int = 0  # >0: fit a root's fresh value head to the first batch's returns first (GAE only)
     ent_coef: float = 0.001  # on the mean per-token entropy of the answer
     bc_coef: float = 0.0  # weight of behaviour cloning on expert/human steps; 0 skips them
     update_epochs: int = 4
@@ -38,5 +39,5 @@ class PPOConfig:
             raise ValueError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.minibatch_size < 1 or self.update_epochs < 1 or self.total_updates < 1:
             raise ValueError("minibatch size, epochs and total updates must be at least 1")
-        if self.lora_r < 0 or self.max_version_lag < 0:
-            raise ValueError("lora rank and max version lag must not be negative")
+        if self.lora_r < 0 or self.max_version_lag < 0 or self.value_warmup_epochs < 0:
+            raise ValueError("lora rank, max version lag and value warm-up epochs must not be negative")
