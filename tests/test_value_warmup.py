@@ -5,18 +5,12 @@ import pyarrow as pa
 import pytest
 import torch
 
-from test_finetune import write_logs
-from tiny_models import build_tiny
+from test_finetune import model_dir, write_logs  # noqa: F401  (model_dir: the tiny model fixture)
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.finetune import PPOTrainer, read_logs
 from vlm_agent.training.ppo_config import PPOConfig
 from vlm_agent.training.value_warmup import discounted_returns, warm_up_value_head
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_tiny("idefics3", tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,15 @@ import torch
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.runtime.log_reader import Episode
 from vlm_agent.runtime.log_schema import decode_png
-from vlm_agent.training.ppo_math import explained_variance
+from vlm_agent.training.ppo_math import compute_gae, explained_variance
 
 
 def discounted_returns(rewards: list[float], gamma: float) -> list[float]:
-    """Monte-Carlo returns of one episode's steps (the episode's end counts as terminal, as in GAE)."""
-    out, running = [0.0] * len(rewards), 0.0
-    for t in reversed(range(len(rewards))):
-        running = rewards[t] + gamma * running
-        out[t] = running
-    return out
+    """Monte-Carlo returns of one episode's steps: GAE's returns with lambda 1 and no critic."""
+    r = torch.tensor(rewards, dtype=torch.float64)
+    dones = torch.zeros_like(r)
+    dones[-1:] = 1.0  # the episode's end counts as terminal, as in GAE
+    return compute_gae(r, torch.zeros_like(r), dones, gamma, 1.0)[1].tolist()
 
 
 @torch.no_grad()
