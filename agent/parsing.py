@@ -36,7 +36,7 @@ class ParseResult:
 
 
 # A JSON-style key: "action" or 'action', any case, then a colon.
-_ACTION_KEY = re.compile(r"""(["'])action\1\s*:\s*""", re.IGNORECASE)
+ACTION_KEY = re.compile(r"""(["'])action\1\s*:\s*""", re.IGNORECASE)
 _BARE_VALUE_END = re.compile(r"[,}\]\n]")
 _DECODER = json.JSONDecoder()
 
@@ -81,7 +81,7 @@ def parse_action(answer: str, legal_actions: Sequence[str]) -> ParseResult:
     """
     legal = {normalize_action(a): a for a in legal_actions}
     found: list[tuple[str, int, int]] = []
-    for key in _ACTION_KEY.finditer(answer):
+    for key in ACTION_KEY.finditer(answer):
         read = _read_value(answer, key.end())
         if read is not None:
             found.append(read)

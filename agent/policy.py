@@ -9,6 +9,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from transformers import LogitsProcessorList
+
+from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings
 from vlm_agent.agent.interface import Decision, Observation
 from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.agent.parsing import parse_action
@@ -52,6 +55,7 @@ class VLMPolicy:
         temperature: float = 0.2,
         top_p: float = 1.0,
         max_new_tokens: int = 256,
+        constrain_actions: bool = False,
         seed: int = 0,
     ):
         self.model = model
@@ -61,6 +65,9 @@ class VLMPolicy:
         self.policy_version = policy_version
         self.prompt_variant = prompt_variant
         self.sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
+        if constrain_actions:  # logged with every step; absent means free decoding, as before the option
+            self.sampling["constrain_actions"] = True
+        self._token_strings = None
         self.stream_callback: Callable[[list[str]], None] | None = None
         self._generator_seed = seed
         torch.manual_seed(seed)
@@ -109,7 +116,8 @@ class VLMPolicy:
     def act(self, observations: Sequence[Observation]) -> list[Decision]:
         prompts = [build_prompt(obs, self.prompt_variant) for obs in observations]
         started = time.time()
-        rows = self.generate([obs.frame for obs in observations], prompts)
+        legal = [obs.legal_actions for obs in observations] if self.sampling.get("constrain_actions") else None
+        rows = self.generate([obs.frame for obs in observations], prompts, legal)
         seconds = (time.time() - started) / max(1, len(observations))
         decisions = []
         for obs, prompt, (ids, logprobs, value) in zip(observations, prompts, rows):
@@ -132,8 +140,13 @@ class VLMPolicy:
         return decisions
 
     @torch.no_grad()
-    def generate(self, frames: Sequence[np.ndarray], prompts: Sequence[str]) -> list[tuple[list[int], list[float], float]]:
-        """Per row: generated ids (up to and including the end token), their log-probs, the value."""
+    def generate(
+        self, frames: Sequence[np.ndarray], prompts: Sequence[str], legal_actions: Sequence[Sequence[str]] | None = None
+    ) -> list[tuple[list[int], list[float], float]]:
+        """Per row: generated ids (up to and including the end token), their log-probs, the value.
+
+        With `legal_actions`, each row's action value is decoded only among its legal actions.
+        """
         inputs = prompt_inputs(self.processor, frames, prompts)
         greedy = self.sampling["greedy"] or self.sampling["temperature"] == 0
         options = dict(max_new_tokens=self.sampling["max_new_tokens"], do_sample=not greedy, pad_token_id=self.pad_id)
@@ -144,6 +157,11 @@ class VLMPolicy:
         streamer = None
         if self.stream_callback is not None:
             streamer = BatchTextStreamer(self.tokenizer, len(prompts), self.stream_callback, self.eos_ids)
+        if legal_actions is not None:
+            if self._token_strings is None:
+                self._token_strings = TokenStrings(self.tokenizer)
+            processor = LegalActionProcessor(self._token_strings, legal_actions, inputs["input_ids"].shape[1], self.eos_ids)
+            options["logits_processor"] = LogitsProcessorList([processor])
         out = self.model.generate(
             **inputs,
             **options,

@@ -41,9 +41,9 @@ def last_metrics(ckpt: Path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def evaluate(env: str, model: Path, out: Path, episodes: int, num_envs: int, seed: int, max_new_tokens: int, fallback: str) -> dict:
+def evaluate(env: str, model: Path, out: Path, episodes: int, num_envs: int, seed: int, decoding: list[str]) -> dict:
     run(["play", env, "--model", str(model), "--greedy", "--episodes", str(episodes), "--num-envs", str(num_envs),
-         "--seed", str(seed), "--max-new-tokens", str(max_new_tokens), "--fallback", fallback, "--headless", "--log-dir", str(out / "eval")])
+         "--seed", str(seed), *decoding, "--headless", "--log-dir", str(out / "eval")])
     return newest_summary(out / "eval")
 
 
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--fallback", default="noop", help="What an invalid answer does in play and eval: noop, or random (RL4VLM's reference).")
+    parser.add_argument("--constrain-actions", action="store_true", help="Decode the action value only among the legal actions, in play and eval.")
     parser.add_argument("--finetune-args", default="--lr 1e-4 --lr-min 1e-6 --max-grad-norm 1.0 --epochs 2 --minibatch-size 16 --ent-coef 0",
                         help="PPO flags for finetune (the paper's lr/grad-norm are for a 7B LoRA; this model is 5M parameters).")
     args = parser.parse_args()
@@ -71,7 +72,7 @@ def main() -> None:
     done = sum(1 for _ in open(curve_file)) if curve_file.exists() else 0  # resume a benchmark that was stopped
     ppo_flags = args.finetune_args.split() + ["--total-updates", str(args.rounds)]
     if done == 0:
-        summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000, args.max_new_tokens, args.fallback)
+        summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000, decoding_flags(args))
         record(curve_file, {"round": 0, "version": "start", "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
                             "eval_invalid": summary.get("invalid_action_rate"),
                             "minutes": (time.time() - started) / 60})
@@ -90,13 +91,12 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
             break
         model = ckpt if (ckpt / "LATEST").exists() else args.start
         run(["play", args.env, "--model", str(model), "--episodes", str(args.episodes), "--num-envs", str(args.num_envs),
-             "--temperature", str(args.temperature), "--max-new-tokens", str(args.max_new_tokens), "--seed", str(1000 * r), "--fallback", args.fallback,
-             "--headless", "--log-dir", str(logs)])
+             "--temperature", str(args.temperature), "--seed", str(1000 * r), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
         played = newest_summary(logs)
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])
         metrics = last_metrics(ckpt)
-        summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000, args.max_new_tokens, args.fallback)
+        summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000, decoding_flags(args))
         record(curve_file, {
             "round": r, "version": metrics.get("version"), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
             "eval_invalid": summary.get("invalid_action_rate"),
@@ -104,6 +104,12 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
             **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
             "minutes": (time.time() - started) / 60,
         })
+
+
+def decoding_flags(args) -> list[str]:
+    """What play and eval share: answer length, what an invalid answer does, constrained actions."""
+    flags = ["--max-new-tokens", str(args.max_new_tokens), "--fallback", args.fallback]
+    return flags + (["--constrain-actions"] if args.constrain_actions else [])
 
 
 def record(curve_file: Path, row: dict) -> None:

@@ -71,6 +71,7 @@ def play(
     temperature: float = typer.Option(0.2, min=0.0, help="Sampling temperature (paper: 0.2)."),
     top_p: float = typer.Option(1.0, min=0.0, max=1.0, help="Nucleus sampling threshold."),
     max_new_tokens: int = typer.Option(256, min=1, help="Longest answer the model may write."),
+    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; logged log-probs stay the model's own)."),
     prompt: str = typer.Option("cot", help="cot (thoughts then action) or action-only."),
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop (no step, penalty) or random."),
     alfworld_data: Optional[Path] = typer.Option(None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."),
@@ -91,7 +92,8 @@ def play(
         env_id = resolve_env_id(env)
         env_kwargs = _env_kwargs(env_id, alfworld_data, split)
         config = LoopConfig(env_id=env_id, episodes=episodes, num_envs=num_envs, seed=seed, fallback=fallback, env_kwargs=env_kwargs)
-        sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
+        sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
+                    "constrain_actions": constrain_actions}
         the_agent = make_agent(agent, model=model, seed=seed, prompt_variant=prompt, sampling=sampling)
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         session = PlaySession(config, the_agent, log_dir, env_name, {"model": str(model) if model else None})

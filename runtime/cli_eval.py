@@ -19,6 +19,7 @@ def evaluate(
     temperature: float = typer.Option(0.2, min=0.0),
     prompt: str = typer.Option("cot", help="cot or action-only (the paper's ablation)."),
     max_new_tokens: int = typer.Option(256, min=1),
+    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; logged log-probs stay the model's own)."),
     split: str = typer.Option("valid_seen", help="ALFWorld split."),
     alfworld_data: Optional[Path] = typer.Option(None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."),
     out: Optional[Path] = typer.Option(None, help="JSON file for the results; default eval/<env>-<version>-<prompt>.json."),
@@ -37,7 +38,8 @@ def evaluate(
     with user_errors():
         env_id = resolve_env_id(env)
         config = LoopConfig(env_id=env_id, episodes=episodes, num_envs=num_envs, seed=seed, env_kwargs=_env_kwargs(env_id, alfworld_data, split))
-        sampling = {"greedy": not sampled, "temperature": temperature, "top_p": 1.0, "max_new_tokens": max_new_tokens}
+        sampling = {"greedy": not sampled, "temperature": temperature, "top_p": 1.0, "max_new_tokens": max_new_tokens,
+                    "constrain_actions": constrain_actions}
         agent = make_agent("vlm", model=model, seed=seed, prompt_variant=prompt, sampling=sampling)
         short = env_id.split("/")[-1].split("-")[0].lower()
         session = PlaySession(config, agent, log_dir, short, {"model": str(model) if model else None, "eval": True})

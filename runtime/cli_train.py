@@ -129,6 +129,7 @@ def train(
     log_dir: Path = typer.Option(Path("logs"), help="Where the played episodes are logged."),
     temperature: float = typer.Option(0.2, min=0.0, help="Sampling temperature while collecting."),
     max_new_tokens: int = typer.Option(256, min=1),
+    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; logged log-probs stay the model's own)."),
     prompt: str = typer.Option("cot", help="cot or action-only."),
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop or random."),
     epochs: Epochs = D.update_epochs, minibatch_size: Minibatch = D.minibatch_size, lr: Lr = D.lr, lr_min: LrMin = D.lr_min,
@@ -154,7 +155,8 @@ def train(
         env_id = resolve_env_id(env)
         loop_config = LoopConfig(env_id=env_id, episodes=episodes_per_update, num_envs=num_envs, seed=seed, fallback=fallback,
                                  thought_coef=thought_coef, env_kwargs=_env_kwargs(env_id, None, "train"))
-        sampling = {"temperature": temperature, "max_new_tokens": max_new_tokens, "prompt_variant": prompt, "seed": seed}
+        sampling = {"temperature": temperature, "max_new_tokens": max_new_tokens, "prompt_variant": prompt, "seed": seed,
+                    "constrain_actions": constrain_actions}
         start = model if model is not None or resume else default_model_dir()
         trainer = PPOTrainer(start, out, config, resume=resume, sampling=sampling)
         console.print(f"online PPO on {env_id}: {updates} rounds of {episodes_per_update} episodes, from {trainer.version}")

@@ -11,6 +11,7 @@ import numpy as np
 
 import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.interface import Agent, Decision, Observation
+from vlm_agent.agent.parsing import ParseStatus
 from vlm_agent.runtime.observation import observation_from
 from vlm_agent.runtime.records import RecordBus, StepRecord
 
@@ -150,6 +151,10 @@ class RolloutLoop:
             # The environment sees a legal action, so the runtime charges the invalid-answer penalty.
             penalty = getattr(slot.env.unwrapped, "invalid_action_penalty", -1.0)
             return self._rng.choice(list(slot.obs.legal_actions)), "random", penalty
+        if decision.parse.status is ParseStatus.NOT_LEGAL and decision.parse.value:
+            # The env matches actions as the parser does, so this is still a no-op; ALFWorld shows
+            # it in the prompt's recent steps, where "> : Nothing happens" would hide what was tried.
+            return decision.parse.value, "noop", 0.0
         return NOOP_ACTION, "noop", 0.0
 
     def _step_env(self, slot: _Slot, decision: Decision, started: float, gen_each: float) -> StepRecord:

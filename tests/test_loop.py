@@ -67,6 +67,15 @@ def test_garbage_answer_is_a_noop_with_the_penalty_and_is_marked_invalid():
     assert len({r.observation_text for r in records}) == 1
 
 
+def test_illegal_action_is_a_noop_that_sends_the_attempted_text():
+    agent = FixedTextAgent('{"thoughts": "x", "action": "jump"}')
+    _, records = run_loop(agent, episodes=1)
+    for r in records:
+        assert r.parse_status == "not_legal" and r.fallback == "noop" and r.action_sent == "jump"
+        assert r.reward == -1.0
+    assert len({r.observation_text for r in records}) == 1
+
+
 def test_illegal_action_with_random_fallback_sends_a_legal_action_and_charges_the_penalty():
     agent = FixedTextAgent('{"thoughts": "x", "action": "jump"}')
     _, records = run_loop(agent, episodes=2, fallback="random", seed=3)

@@ -97,7 +97,7 @@ def action_line(record: StepRecord) -> Text:
     else:
         line.append(f"  ✗ {record.parse_status}: {record.parse_reason}", style="bold red")
     if record.fallback or record.action_sent != record.parsed_action:
-        sent = repr(record.action_sent) if record.action_sent else "nothing"
+        sent = repr(record.action_sent) if record.action_sent and record.fallback != "noop" else "nothing"  # a no-op changes nothing
         line.append(f"  → sent {sent}" + (f" ({record.fallback} fallback)" if record.fallback else ""))
     else:
         line.append(", sent")

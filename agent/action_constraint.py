@@ -1,0 +1,105 @@
+"""Constrained decoding of the action field: once the answer opens `"action": "`, only tokens that keep
+the value a prefix of some legal action (then its closing quote) may be sampled.
+
+The thoughts stay free; the constraint only spends the model's probability mass on actions the
+environment accepts, so an RL run that is punished for illegal answers need not learn to avoid
+acting at all. Generation still records the unprocessed logits, so logged log-probs are the model's
+own (unconstrained) distribution and PPO ratios stay consistent with `VLMPolicy.evaluate`.
+"""
+from __future__ import annotations
+
+import bisect
+from typing import Sequence
+
+import torch
+from transformers import LogitsProcessor
+
+from vlm_agent.agent.parsing import ACTION_KEY
+
+
+class TokenStrings:
+    """Each token id's text as it reads mid-answer, indexed for exact and prefix lookups."""
+
+    def __init__(self, tokenizer):
+        # Decoding after an anchor keeps a token's leading space for tokenizers (SentencePiece)
+        # that drop it when a token is decoded alone.
+        anchor = tokenizer.encode("a", add_special_tokens=False)[:1]
+        anchor_text = tokenizer.decode(anchor, skip_special_tokens=True)
+        special = set(tokenizer.all_special_ids)
+        self.strings: list[str] = []
+        for token_id in range(len(tokenizer)):
+            text = "" if token_id in special else tokenizer.decode(anchor + [token_id], skip_special_tokens=True)
+            text = text[len(anchor_text):] if text.startswith(anchor_text) else ""
+            self.strings.append("" if "\ufffd" in text else text)  # half a character never matches an action
+        self.by_text: dict[str, list[int]] = {}
+        for token_id, text in enumerate(self.strings):
+            if text:
+                self.by_text.setdefault(text, []).append(token_id)
+        self._sorted = sorted(self.by_text)
+        self.blank_ids = [i for text in self._sorted if not text.strip(" ") for i in self.by_text[text]]
+
+    def text_of(self, ids: Sequence[int]) -> str:
+        return "".join(self.strings[i] if i < len(self.strings) else "" for i in ids)
+
+    def starting_with(self, prefix: str) -> list[int]:
+        """Ids of tokens whose text begins with `prefix`."""
+        found = []
+        k = bisect.bisect_left(self._sorted, prefix)
+        while k < len(self._sorted) and self._sorted[k].startswith(prefix):
+            found.extend(self.by_text[self._sorted[k]])
+            k += 1
+        return found
+
+
+def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
+    """Token ids that may come next in `answer`, or None when the answer is not inside an action value.
+
+    None also when the value already strayed from every legal action (a token that merged the key's
+    colon with text): the parser will report it, as without the constraint.
+    """
+    keys = list(ACTION_KEY.finditer(answer))
+    if not keys or not legal_actions:
+        return None
+    tail = answer[keys[-1].end():]
+    targets = ['"' + action + '"' for action in legal_actions]
+    if any(tail.startswith(t) for t in targets):
+        return None  # the value is closed: the rest of the answer is free
+    allowed: set[int] = set()
+    for target in targets:
+        if not target.startswith(tail):
+            continue
+        rest = target[len(tail):]
+        for end in range(1, len(rest) + 1):
+            allowed.update(vocab.by_text.get(rest[:end], ()))
+            if not tail:  # a space may still precede the opening quote
+                allowed.update(vocab.by_text.get(" " + rest[:end], ()))
+        allowed.update(vocab.starting_with(rest))  # the closing quote and what follows, in one token
+    if not allowed:
+        return None
+    if not tail:
+        allowed.update(vocab.blank_ids)
+    return sorted(allowed)
+
+
+class LegalActionProcessor(LogitsProcessor):
+    """Per batch row, masks the tokens that would make the action value illegal (see module doc)."""
+
+    def __init__(self, vocab: TokenStrings, legal_actions: Sequence[Sequence[str]], prompt_len: int, eos_ids: set[int]):
+        self.vocab = vocab
+        self.legal_actions = [tuple(actions) for actions in legal_actions]
+        self.prompt_len = prompt_len
+        self.eos_ids = eos_ids
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, actions in enumerate(self.legal_actions):
+            generated = input_ids[row, self.prompt_len:].tolist()
+            if any(t in self.eos_ids for t in generated):
+                continue  # finished rows only receive padding
+            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions)
+            if allowed is None:
+                continue
+            keep = torch.tensor([i for i in allowed if i < scores.shape[1]], dtype=torch.long)
+            masked = torch.full_like(scores[row], float("-inf"))
+            masked[keep] = scores[row, keep]
+            scores[row] = masked
+        return scores

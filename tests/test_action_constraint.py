@@ -1,0 +1,134 @@
+"""Constrained action decoding: the action value can only become a legal action; the thoughts stay free."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from tiny_models import build_tiny
+from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_ids
+from vlm_agent.agent.parsing import parse_action
+from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.agent.tokenizer_training import train_tokenizer
+from vlm_agent.agent.vlm_inputs import prompt_inputs
+from vlm_agent.runtime.agent_factory import default_model_dir
+
+LEGAL = ["go to cabinet 1", "go to cabinet 10", "take apple 1 from countertop 1", "look"]
+CORPUS = ['{"thoughts": "the apple is on countertop 1", "action": "take apple 1 from countertop 1"} go to cabinet 10 look'] * 50
+
+
+@pytest.fixture(scope="module", params=["coarse", "bytes"])
+def vocab(request):
+    texts = CORPUS if request.param == "coarse" else ["a b c"]  # "bytes": little more than single bytes
+    return TokenStrings(train_tokenizer(texts, vocab_size=600 if request.param == "coarse" else 270))
+
+
+def next_texts(vocab, answer, legal=LEGAL):
+    allowed = allowed_ids(vocab, answer, legal)
+    return None if allowed is None else {vocab.strings[i] for i in allowed}
+
+
+def stays_legal(value_so_far: str, token_text: str, legal=LEGAL) -> bool:
+    """After this token the value is still on its way to some legal action, or just closed one."""
+    text = (value_so_far + token_text).lstrip(" ")
+    return any(t.startswith(text) or text.startswith(t) for t in ['"' + a + '"' for a in legal])
+
+
+def test_thoughts_and_a_closed_value_are_free(vocab):
+    assert next_texts(vocab, '{"thoughts": "go to the') is None
+    assert next_texts(vocab, '{"thoughts": "x", "action"') is None  # no colon yet: not a key
+    assert next_texts(vocab, '{"thoughts": "x", "action": "look"') is None
+    assert next_texts(vocab, '{"thoughts": "x", "action": "look"}') is None
+
+
+def test_after_the_key_only_the_opening_of_a_legal_value_may_come(vocab):
+    texts = next_texts(vocab, '{"thoughts": "x", "action": ')
+    assert '"' in texts and all(stays_legal("", t) for t in texts)
+
+
+@pytest.mark.parametrize("value_so_far", ['"', '"go to cabinet 1', '"ta', '"take apple 1 from countertop '])
+def test_inside_the_value_exactly_the_tokens_that_stay_legal_are_allowed(vocab, value_so_far):
+    texts = next_texts(vocab, '{"thoughts": "x", "action": ' + value_so_far)
+    assert texts == {t for t in vocab.by_text if stays_legal(value_so_far, t)}
+    assert texts  # a byte-level vocabulary can always go on
+
+
+def test_a_complete_value_may_close_or_grow_into_a_longer_action(vocab):
+    texts = next_texts(vocab, '{"action": "go to cabinet 1')
+    assert '"' in texts and any(t.startswith("0") for t in texts)
+    assert not any(t.startswith("2") or t.startswith(" ") for t in texts)
+
+
+def test_a_value_already_off_the_legal_actions_is_left_to_the_parser(vocab):
+    assert next_texts(vocab, '{"action": "open drawer') is None
+    assert next_texts(vocab, '{"action": "look', legal=[]) is None
+
+
+def test_the_processor_masks_only_rows_inside_a_value():
+    tokenizer = train_tokenizer(CORPUS, vocab_size=600)
+    vocab = TokenStrings(tokenizer)
+    prompt = tokenizer.encode("Task: answer.", add_special_tokens=False)
+    inside = tokenizer.encode('{"thoughts": "x", "action": "go to cab', add_special_tokens=False)
+    free = tokenizer.encode('{"thoughts": "go to', add_special_tokens=False)
+    width = max(len(inside), len(free))
+    pad = tokenizer.pad_token_id  # decodes to nothing, so it only aligns the rows
+    input_ids = torch.tensor([prompt + [pad] * (width - len(inside)) + inside, prompt + [pad] * (width - len(free)) + free])
+    scores = torch.randn(2, len(tokenizer))
+    out = LegalActionProcessor(vocab, [LEGAL, LEGAL], len(prompt), {tokenizer.eos_token_id})(input_ids, scores.clone())
+    kept = torch.isfinite(out[0]).nonzero().flatten().tolist()
+    assert kept == allowed_ids(vocab, '{"thoughts": "x", "action": "go to cab', LEGAL)
+    assert all(stays_legal('"go to cab', vocab.strings[i]) for i in kept)
+    assert torch.equal(out[0][kept], scores[0][kept])  # allowed tokens keep their logits
+    assert torch.equal(out[1], scores[1])  # in the thoughts: untouched
+
+
+def test_sampling_from_a_random_model_inside_the_value_yields_legal_actions(tmp_path):
+    policy = VLMPolicy.from_pretrained(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0)
+    vocab = TokenStrings(policy.tokenizer)
+    frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
+    inputs = prompt_inputs(policy.processor, [frame] * 6, ["Where next?"] * 6)
+    prefix = torch.tensor(policy.tokenizer.encode('{"thoughts": "x", "action": ', add_special_tokens=False))
+    prompt_len = inputs["input_ids"].shape[1]
+    inputs["input_ids"] = torch.cat([inputs["input_ids"], prefix.expand(6, -1)], 1)
+    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(6, len(prefix), dtype=torch.long)], 1)
+    processor = LegalActionProcessor(vocab, [LEGAL] * 6, prompt_len, policy.eos_ids)
+    torch.manual_seed(0)
+    out = policy.model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=20, pad_token_id=policy.pad_id,
+                                eos_token_id=sorted(policy.eos_ids), logits_processor=LogitsProcessorList([processor]))
+    for row in out[:, prompt_len:]:
+        text = policy.tokenizer.decode(row, skip_special_tokens=True)
+        parse = parse_action(text + '"', LEGAL)  # 20 tokens may stop inside the value
+        assert parse.value is not None and any(a.startswith(parse.value) for a in LEGAL), text
+
+
+@pytest.fixture(scope="module")
+def default_policy():
+    return VLMPolicy.from_pretrained(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
+
+
+def test_constrained_policy_plays_only_given_actions_and_logs_the_models_own_logprobs(default_policy):
+    import gymnasium as gym
+
+    import vlm_agent.runtime.envs  # noqa: F401
+    from vlm_agent.runtime.observation import observation_from
+
+    env = gym.make("vlm_agent/NumberLine-v0")
+    observations = []
+    for seed in range(4):
+        frame, info = env.reset(seed=seed)
+        obs = observation_from("vlm_agent/NumberLine-v0", frame, info)
+        observations.append(dataclasses.replace(obs, legal_actions=(obs.legal_actions[seed % len(obs.legal_actions)],)))
+    decisions = default_policy.act(observations)
+    assert default_policy.sampling["constrain_actions"] is True
+    for obs, decision in zip(observations, decisions):
+        assert decision.parse.ok and decision.parse.action == obs.legal_actions[0], decision.text
+    # Logged log-probs are the unconstrained model's: what PPO re-scores.
+    evaluation = default_policy.evaluate([o.frame for o in observations], [d.prompt for d in decisions], [d.token_ids for d in decisions])
+    for row, decision in enumerate(decisions):
+        n = len(decision.token_ids)
+        assert torch.allclose(evaluation.token_logprobs[row, :n], torch.tensor(decision.logprobs), atol=1e-4)
+    forced = [d for obs, d in zip(observations, decisions) if sum(d.action_mask) and min(
+        lp for lp, a in zip(d.logprobs, d.action_mask) if a) < -0.7]
+    assert forced, "some restricted action should be one the free model would not have chosen"
