@@ -3,8 +3,10 @@ the value a prefix of some legal action (then its closing quote) may be sampled.
 
 The thoughts stay free; the constraint only spends the model's probability mass on actions the
 environment accepts, so an RL run that is punished for illegal answers need not learn to avoid
-acting at all. Generation still records the unprocessed logits, so logged log-probs are the model's
-own (unconstrained) distribution and PPO ratios stay consistent with `VLMPolicy.evaluate`.
+acting at all. The policy that acts is then the model's distribution renormalised over the allowed
+tokens: `constrained_logprobs` gives its log-probs, which generation logs and `VLMPolicy.evaluate`
+re-scores from the same legal actions, so PPO trains the policy that acted. (Training on the raw
+log-probs instead pushed mass from a legal action onto illegal tokens the mask then hid.)
 """
 from __future__ import annotations
 
@@ -103,3 +105,28 @@ class LegalActionProcessor(LogitsProcessor):
             masked[keep] = scores[row, keep]
             scores[row] = masked
         return scores
+
+
+def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_actions: Sequence[str]) -> dict[int, list[int]]:
+    """For one generated answer, step -> allowed ids at the steps the processor masked (as it did)."""
+    steps = {}
+    for k in range(len(response_ids)):
+        allowed = allowed_ids(vocab, vocab.text_of(response_ids[:k]), legal_actions)
+        if allowed is not None:
+            steps[k] = allowed
+    return steps
+
+
+def constrained_logprobs(
+    logits: torch.Tensor, vocab: TokenStrings, responses: Sequence[Sequence[int]], legal_actions: Sequence[Sequence[str] | None]
+) -> torch.Tensor:
+    """Log-softmax of (batch, steps, vocab) logits, renormalised over the allowed tokens where a row's
+    action value was constrained; rows with legal actions None stay free. Differentiable."""
+    keep = torch.ones(logits.shape, dtype=torch.bool, device=logits.device)
+    for row, (ids, actions) in enumerate(zip(responses, legal_actions)):
+        if actions is None:
+            continue
+        for step, allowed in allowed_by_step(vocab, list(ids)[: logits.shape[1]], actions).items():
+            keep[row, step] = False
+            keep[row, step, [i for i in allowed if i < logits.shape[2]]] = True
+    return torch.log_softmax(logits.masked_fill(~keep, float("-inf")), -1)

@@ -11,7 +11,7 @@ import torch
 
 from transformers import LogitsProcessorList
 
-from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings
+from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, constrained_logprobs
 from vlm_agent.agent.interface import Decision, Observation
 from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.agent.parsing import parse_action
@@ -38,7 +38,8 @@ class VLMPolicy:
 
     Log-probs are those of the model's own distribution (temperature 1), the policy PPO trains;
     the sampling temperature only shapes exploration. They are read from generation's logits, so
-    acting needs no second forward pass.
+    acting needs no second forward pass. With `constrain_actions` that distribution is renormalised
+    over the legal action tokens (see action_constraint), in acting and in `evaluate` alike.
     """
 
     kind = "vlm"
@@ -67,6 +68,8 @@ class VLMPolicy:
         self.sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
         if constrain_actions:  # logged with every step; absent means free decoding, as before the option
             self.sampling["constrain_actions"] = True
+            # Marks logs whose log-probs are the constrained policy's (older constrained logs hold raw ones).
+            self.sampling["constrained_logprobs"] = True
         self._token_strings = None
         self.stream_callback: Callable[[list[str]], None] | None = None
         self._generator_seed = seed
@@ -89,6 +92,12 @@ class VLMPolicy:
         self.model.save_pretrained(folder)
         self.processor.save_pretrained(folder)
         self.value_head.save(folder)
+
+    @property
+    def token_strings(self) -> TokenStrings:
+        if self._token_strings is None:
+            self._token_strings = TokenStrings(self.tokenizer)
+        return self._token_strings
 
     @property
     def eos_ids(self) -> set[int]:
@@ -158,9 +167,7 @@ class VLMPolicy:
         if self.stream_callback is not None:
             streamer = BatchTextStreamer(self.tokenizer, len(prompts), self.stream_callback, self.eos_ids)
         if legal_actions is not None:
-            if self._token_strings is None:
-                self._token_strings = TokenStrings(self.tokenizer)
-            processor = LegalActionProcessor(self._token_strings, legal_actions, inputs["input_ids"].shape[1], self.eos_ids)
+            processor = LegalActionProcessor(self.token_strings, legal_actions, inputs["input_ids"].shape[1], self.eos_ids)
             options["logits_processor"] = LogitsProcessorList([processor])
         out = self.model.generate(
             **inputs,
@@ -175,15 +182,20 @@ class VLMPolicy:
         prompt_len = inputs["input_ids"].shape[1]
         generated = out.sequences[:, prompt_len:]
         logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), unprocessed
-        token_logprobs = torch.log_softmax(logits, -1).gather(-1, generated.unsqueeze(-1)).squeeze(-1)
+        responses = []
+        for ids in generated.tolist():
+            responses.append(ids[: next((k + 1 for k, t in enumerate(ids) if t in self.eos_ids), len(ids))])
+        log_probs = self._log_probs(logits, responses, legal_actions)
+        token_logprobs = log_probs.gather(-1, generated.unsqueeze(-1)).squeeze(-1)
         last_hidden = out.hidden_states[0][-1][:, -1, :]  # last layer, last prompt token (left padding)
         values = self.value_head(last_hidden)
-        rows = []
-        for row in range(generated.shape[0]):
-            ids = generated[row].tolist()
-            length = next((k + 1 for k, t in enumerate(ids) if t in self.eos_ids), len(ids))
-            rows.append((ids[:length], token_logprobs[row, :length].tolist(), float(values[row])))
-        return rows
+        return [(ids, token_logprobs[row, : len(ids)].tolist(), float(values[row])) for row, ids in enumerate(responses)]
+
+    def _log_probs(self, logits: torch.Tensor, responses, legal_actions) -> torch.Tensor:
+        """Log-softmax over the vocabulary, renormalised over the legal tokens of constrained rows."""
+        if legal_actions is None or all(actions is None for actions in legal_actions):
+            return torch.log_softmax(logits, -1)
+        return constrained_logprobs(logits, self.token_strings, responses, legal_actions)
 
     # --- training -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -194,19 +206,27 @@ class VLMPolicy:
         return out.hidden_states[-1][:, -1, :]  # left padding: the last position is the prompt's end
 
     def evaluate(
-        self, frames: Sequence[np.ndarray], prompts: Sequence[str], responses: Sequence[Sequence[int]]
+        self,
+        frames: Sequence[np.ndarray],
+        prompts: Sequence[str],
+        responses: Sequence[Sequence[int]],
+        legal_actions: Sequence[Sequence[str] | None] | None = None,
     ) -> Evaluation:
-        """Log-probs, entropies and values of given responses, with gradients, in one forward pass."""
+        """Log-probs, entropies and values of given responses, with gradients, in one forward pass.
+
+        A row with legal actions is scored as constrained decoding produced it (see action_constraint).
+        """
         inputs = prompt_inputs(self.processor, frames, prompts)
         prompt_len = inputs["input_ids"].shape[1]
         full, response_mask = with_responses(inputs, responses, self.pad_id)
         width = response_mask.shape[1]
         out = self.model(**full, output_hidden_states=True, logits_to_keep=width + 1)
         logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
-        log_probs = torch.log_softmax(logits, -1)
+        log_probs = self._log_probs(logits, responses, legal_actions)
         targets = full["input_ids"][:, prompt_len:]
         token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1)
+        # Masked tokens have log-prob -inf and probability 0: they add nothing (0, not nan) to the entropy.
+        entropy = -(log_probs.exp() * torch.where(torch.isfinite(log_probs), log_probs, 0.0)).sum(-1)
         values = self.value_head(out.hidden_states[-1][:, prompt_len - 1, :])
         zero = torch.zeros_like(token_logprobs)
         return Evaluation(

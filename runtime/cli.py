@@ -71,7 +71,7 @@ def play(
     temperature: float = typer.Option(0.2, min=0.0, help="Sampling temperature (paper: 0.2)."),
     top_p: float = typer.Option(1.0, min=0.0, max=1.0, help="Nucleus sampling threshold."),
     max_new_tokens: int = typer.Option(256, min=1, help="Longest answer the model may write."),
-    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; logged log-probs stay the model's own)."),
+    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained policy's, as PPO re-scores them)."),
     prompt: str = typer.Option("cot", help="cot (thoughts then action) or action-only."),
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop (no step, penalty) or random."),
     alfworld_data: Optional[Path] = typer.Option(None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."),

@@ -19,7 +19,7 @@ def evaluate(
     temperature: float = typer.Option(0.2, min=0.0),
     prompt: str = typer.Option("cot", help="cot or action-only (the paper's ablation)."),
     max_new_tokens: int = typer.Option(256, min=1),
-    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; logged log-probs stay the model's own)."),
+    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained policy's, as PPO re-scores them)."),
     split: str = typer.Option("valid_seen", help="ALFWorld split."),
     alfworld_data: Optional[Path] = typer.Option(None, help="ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."),
     out: Optional[Path] = typer.Option(None, help="JSON file for the results; default eval/<env>-<version>-<prompt>.json."),

@@ -129,7 +129,7 @@ def train(
     log_dir: Path = typer.Option(Path("logs"), help="Where the played episodes are logged."),
     temperature: float = typer.Option(0.2, min=0.0, help="Sampling temperature while collecting."),
     max_new_tokens: int = typer.Option(256, min=1),
-    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; logged log-probs stay the model's own)."),
+    constrain_actions: bool = typer.Option(False, "--constrain-actions", help="Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained policy's, as PPO re-scores them)."),
     prompt: str = typer.Option("cot", help="cot or action-only."),
     fallback: str = typer.Option("noop", help="What an unparsable answer does: noop or random."),
     epochs: Epochs = D.update_epochs, minibatch_size: Minibatch = D.minibatch_size, lr: Lr = D.lr, lr_min: LrMin = D.lr_min,

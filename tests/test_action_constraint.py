@@ -8,7 +8,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from tiny_models import build_tiny
-from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_ids
+from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, allowed_ids
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.agent.tokenizer_training import train_tokenizer
@@ -108,7 +108,8 @@ def default_policy():
     return VLMPolicy.from_pretrained(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
 
 
-def test_constrained_policy_plays_only_given_actions_and_logs_the_models_own_logprobs(default_policy):
+def restricted_observations(n=4):
+    """NumberLine starts where only one of the two moves is legal, so the constraint must often override the model."""
     import gymnasium as gym
 
     import vlm_agent.runtime.envs  # noqa: F401
@@ -116,19 +117,53 @@ def test_constrained_policy_plays_only_given_actions_and_logs_the_models_own_log
 
     env = gym.make("vlm_agent/NumberLine-v0")
     observations = []
-    for seed in range(4):
+    for seed in range(n):
         frame, info = env.reset(seed=seed)
         obs = observation_from("vlm_agent/NumberLine-v0", frame, info)
         observations.append(dataclasses.replace(obs, legal_actions=(obs.legal_actions[seed % len(obs.legal_actions)],)))
+    return observations
+
+
+def test_constrained_policy_plays_only_given_actions_and_logs_the_constrained_logprobs(default_policy):
+    observations = restricted_observations()
     decisions = default_policy.act(observations)
     assert default_policy.sampling["constrain_actions"] is True
     for obs, decision in zip(observations, decisions):
         assert decision.parse.ok and decision.parse.action == obs.legal_actions[0], decision.text
-    # Logged log-probs are the unconstrained model's: what PPO re-scores.
-    evaluation = default_policy.evaluate([o.frame for o in observations], [d.prompt for d in decisions], [d.token_ids for d in decisions])
-    for row, decision in enumerate(decisions):
-        n = len(decision.token_ids)
-        assert torch.allclose(evaluation.token_logprobs[row, :n], torch.tensor(decision.logprobs), atol=1e-4)
-    forced = [d for obs, d in zip(observations, decisions) if sum(d.action_mask) and min(
-        lp for lp, a in zip(d.logprobs, d.action_mask) if a) < -0.7]
-    assert forced, "some restricted action should be one the free model would not have chosen"
+    scored = [[o.frame for o in observations], [d.prompt for d in decisions], [d.token_ids for d in decisions]]
+    constrained = default_policy.evaluate(*scored, [list(o.legal_actions) for o in observations])
+    free = default_policy.evaluate(*scored)
+    raised = 0
+    for row, d in enumerate(decisions):
+        n = len(d.token_ids)
+        logged, mine, raw = torch.tensor(d.logprobs), constrained.token_logprobs[row, :n], free.token_logprobs[row, :n]
+        assert torch.allclose(mine, logged, atol=1e-4)  # evaluate re-scores what acting logged
+        masked = torch.zeros(n, dtype=torch.bool)
+        masked[list(allowed_by_step(default_policy.token_strings, d.token_ids, observations[row].legal_actions))] = True
+        assert torch.all(masked[torch.tensor(d.action_mask)])  # the whole value is decoded constrained
+        assert torch.allclose(mine[~masked], raw[~masked], atol=1e-5)  # the thoughts stay free
+        assert torch.all(mine >= raw - 1e-5)  # renormalising over fewer tokens never lowers a kept one
+        raised += int(((mine - raw) > 0.5).sum())
+        assert torch.all(torch.isfinite(constrained.entropy[row]))
+    assert raised, "some forced action token should be far likelier under the constraint than for the free model"
+
+
+def test_ppo_on_constrained_logs_starts_at_ratio_one_only_when_scored_constrained(tmp_path):
+    from test_finetune import write_logs
+    from vlm_agent.training.finetune import read_logs
+    from vlm_agent.training.ppo_config import PPOConfig
+    from vlm_agent.training.ppo_data import build_ppo_samples
+    from vlm_agent.training.ppo_update import ppo_update
+
+    policy = VLMPolicy.from_pretrained(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
+    observations = restricted_observations()
+    write_logs(policy, tmp_path / "logs" / "run", str(default_model_dir()), len(observations), observations=observations)
+    samples, _ = build_ppo_samples(read_logs([tmp_path / "logs"], warn=print))
+    assert [s.legal_actions for s in samples] == [list(o.legal_actions) for o in observations]
+    config = PPOConfig(update_epochs=1, minibatch_size=len(samples))
+    frozen = torch.optim.SGD(policy.parameters(), lr=0.0)
+    metrics = ppo_update(policy, samples, frozen, config)
+    assert metrics["first_minibatch"]["max_abs_ratio_minus_1"] < 1e-4
+    assert torch.isfinite(torch.tensor(metrics["grad_norm"]))  # masked tokens add no nan through the entropy
+    raw = [dataclasses.replace(s, legal_actions=None) for s in samples]  # as the logs of 55f561d were trained
+    assert ppo_update(policy, raw, frozen, config)["first_minibatch"]["max_abs_ratio_minus_1"] > 0.1

@@ -69,31 +69,32 @@ def fixed_decision(policy: VLMPolicy, frame, prompt: str, text: str, legal) -> D
     return Decision(prompt, text, parse, ids, evaluation.token_logprobs[0].tolist(), cot, action, float(evaluation.values[0]))
 
 
-def write_logs(policy: VLMPolicy, folder, model_ref: str, episodes: int, answers: str | None = None):
+def write_logs(policy: VLMPolicy, folder, model_ref: str, episodes: int, answers: str | None = None, observations=None):
     """One-step episodes from one NumberLine frame, logged as `play` logs them, with the policy's own log-probs.
 
     With `answers` (e.g. "+-"), episode k answers answers[k % len] (+ earns +1, anything else -1);
-    without, the policy samples its answers.
+    without, the policy samples its answers, to the given `observations` if any (one per episode).
     """
     env = gym.make(ENV)
     frame, info = env.reset(seed=0)
     obs = observation_from(ENV, frame, info)
+    observations = observations or [obs] * episodes
     prompt = build_prompt(obs)
     writer = EpisodeWriter(folder, {"model": model_ref})
     if answers is None:  # generation's own ids and log-probs, as acting logs them
-        decisions = policy.act([obs] * episodes)
+        decisions = policy.act(observations)
     else:
         decisions = [fixed_decision(policy, frame, prompt, answer(answers[k % len(answers)]), obs.legal_actions) for k in range(episodes)]
-    for k, d in enumerate(decisions):
+    for k, (o, d) in enumerate(zip(observations, decisions)):
         parse = d.parse
         writer.on_step(StepRecord(
             run_id="run", episode_id=f"ep{k:06d}", step=0, env_id=ENV, env_index=0, task_type="numberline", task_text="",
-            frame=frame, observation_text="", legal_actions=list(obs.legal_actions), prompt=prompt, response=d.text,
+            frame=o.frame, observation_text="", legal_actions=list(o.legal_actions), prompt=d.prompt, response=d.text,
             response_token_ids=d.token_ids, logprobs=d.logprobs, cot_mask=d.cot_mask, action_mask=d.action_mask,
             thought_coef=0.5, action_value=parse.value, parse_status=parse.status.value, parse_reason="", parsed_action=parse.action,
             action_sent=parse.action or "", fallback="", reward=1.0 if parse.action == "+" else -1.0, terminated=True, truncated=False,
             success=parse.action == "+", value=d.value, policy_version=policy.policy_version, agent_kind="vlm",
-            sampling={}, episode_seed=k, wall_time=0.0, gen_seconds=0.0, env_seconds=0.0,
+            sampling=dict(policy.sampling), episode_seed=k, wall_time=0.0, gen_seconds=0.0, env_seconds=0.0,
         ))
     writer.close()
     return frame, prompt

@@ -37,6 +37,7 @@ class PPOSample:
     episode: str = ""  # run id / episode id
     group: tuple = ()  # (env id, episode seed): episodes from the same start, for group-relative advantages
     episode_return: float = 0.0
+    legal_actions: list[str] | None = None  # set when the answer was decoded (and scored) constrained to them
 
     @property
     def frame(self) -> np.ndarray:
@@ -144,6 +145,7 @@ def build_ppo_samples(
                 report.skipped["empty response"] += 1
                 continue
             report.steps += 1
+            constrained = bool(json.loads(row["sampling"] or "{}").get("constrained_logprobs"))
             samples.append(
                 PPOSample(
                     frame_png=row["frame_png"],
@@ -161,6 +163,7 @@ def build_ppo_samples(
                     episode=f"{row['run_id']}/{row['episode_id']}",
                     group=(row["env_id"], row["episode_seed"]),
                     episode_return=float(episode_return),
+                    legal_actions=list(row["legal_actions"]) if constrained else None,
                 )
             )
     return samples, report

@@ -69,7 +69,8 @@ def ppo_update(
             mb_inds = b_inds[start : start + config.minibatch_size]
             mb = [samples[i] for i in mb_inds.tolist()]
             with autocast(policy, config.precision):
-                evaluation = policy.evaluate([s.frame for s in mb], [s.prompt for s in mb], [s.response_ids for s in mb])
+                evaluation = policy.evaluate([s.frame for s in mb], [s.prompt for s in mb], [s.response_ids for s in mb],
+                                             [s.legal_actions for s in mb])
             width = evaluation.token_logprobs.shape[1]
             cot_mask, action_mask = padded([s.cot_mask for s in mb], width), padded([s.action_mask for s in mb], width)
             newlogp = step_logprob(evaluation.token_logprobs, cot_mask, action_mask, thought_coef[mb_inds])
