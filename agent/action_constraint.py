@@ -84,13 +84,17 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) 
 
 
 class LegalActionProcessor(LogitsProcessor):
-    """Per batch row, masks the tokens that would make the action value illegal (see module doc)."""
+    """Per batch row, masks the tokens that would make the action value illegal (see module doc).
+
+    `masked_steps[row]` keeps step -> allowed ids, so generation's log-probs need not find them again.
+    """
 
     def __init__(self, vocab: TokenStrings, legal_actions: Sequence[Sequence[str]], prompt_len: int, eos_ids: set[int]):
         self.vocab = vocab
         self.legal_actions = [tuple(actions) for actions in legal_actions]
         self.prompt_len = prompt_len
         self.eos_ids = eos_ids
+        self.masked_steps: list[dict[int, list[int]]] = [{} for _ in self.legal_actions]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for row, actions in enumerate(self.legal_actions):
@@ -100,6 +104,7 @@ class LegalActionProcessor(LogitsProcessor):
             allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions)
             if allowed is None:
                 continue
+            self.masked_steps[row][len(generated)] = allowed
             keep = torch.tensor([i for i in allowed if i < scores.shape[1]], dtype=torch.long)
             masked = torch.full_like(scores[row], float("-inf"))
             masked[keep] = scores[row, keep]
@@ -117,16 +122,13 @@ def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_acti
     return steps
 
 
-def constrained_logprobs(
-    logits: torch.Tensor, vocab: TokenStrings, responses: Sequence[Sequence[int]], legal_actions: Sequence[Sequence[str] | None]
-) -> torch.Tensor:
-    """Log-softmax of (batch, steps, vocab) logits, renormalised over the allowed tokens where a row's
-    action value was constrained; rows with legal actions None stay free. Differentiable."""
+def constrained_logprobs(logits: torch.Tensor, masked_steps: Sequence[dict[int, list[int]]]) -> torch.Tensor:
+    """Log-softmax of (batch, steps, vocab) logits, renormalised over the allowed tokens at each row's
+    masked steps (step -> allowed ids, as `allowed_by_step` or the processor found them). Differentiable."""
     keep = torch.ones(logits.shape, dtype=torch.bool, device=logits.device)
-    for row, (ids, actions) in enumerate(zip(responses, legal_actions)):
-        if actions is None:
-            continue
-        for step, allowed in allowed_by_step(vocab, list(ids)[: logits.shape[1]], actions).items():
-            keep[row, step] = False
-            keep[row, step, [i for i in allowed if i < logits.shape[2]]] = True
+    for row, steps in enumerate(masked_steps):
+        for step, allowed in steps.items():
+            if step < logits.shape[1]:
+                keep[row, step] = False
+                keep[row, step, [i for i in allowed if i < logits.shape[2]]] = True
     return torch.log_softmax(logits.masked_fill(~keep, float("-inf")), -1)

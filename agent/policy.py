@@ -11,7 +11,7 @@ import torch
 
 from transformers import LogitsProcessorList
 
-from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, constrained_logprobs
+from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, constrained_logprobs
 from vlm_agent.agent.interface import Decision, Observation
 from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.agent.parsing import parse_action
@@ -166,9 +166,10 @@ class VLMPolicy:
         streamer = None
         if self.stream_callback is not None:
             streamer = BatchTextStreamer(self.tokenizer, len(prompts), self.stream_callback, self.eos_ids)
+        constraint = None
         if legal_actions is not None:
-            processor = LegalActionProcessor(self.token_strings, legal_actions, inputs["input_ids"].shape[1], self.eos_ids)
-            options["logits_processor"] = LogitsProcessorList([processor])
+            constraint = LegalActionProcessor(self.token_strings, legal_actions, inputs["input_ids"].shape[1], self.eos_ids)
+            options["logits_processor"] = LogitsProcessorList([constraint])
         out = self.model.generate(
             **inputs,
             **options,
@@ -185,17 +186,11 @@ class VLMPolicy:
         responses = []
         for ids in generated.tolist():
             responses.append(ids[: next((k + 1 for k, t in enumerate(ids) if t in self.eos_ids), len(ids))])
-        log_probs = self._log_probs(logits, responses, legal_actions)
+        log_probs = torch.log_softmax(logits, -1) if constraint is None else constrained_logprobs(logits, constraint.masked_steps)
         token_logprobs = log_probs.gather(-1, generated.unsqueeze(-1)).squeeze(-1)
         last_hidden = out.hidden_states[0][-1][:, -1, :]  # last layer, last prompt token (left padding)
         values = self.value_head(last_hidden)
         return [(ids, token_logprobs[row, : len(ids)].tolist(), float(values[row])) for row, ids in enumerate(responses)]
-
-    def _log_probs(self, logits: torch.Tensor, responses, legal_actions) -> torch.Tensor:
-        """Log-softmax over the vocabulary, renormalised over the legal tokens of constrained rows."""
-        if legal_actions is None or all(actions is None for actions in legal_actions):
-            return torch.log_softmax(logits, -1)
-        return constrained_logprobs(logits, self.token_strings, responses, legal_actions)
 
     # --- training -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -222,7 +217,11 @@ class VLMPolicy:
         width = response_mask.shape[1]
         out = self.model(**full, output_hidden_states=True, logits_to_keep=width + 1)
         logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
-        log_probs = self._log_probs(logits, responses, legal_actions)
+        if legal_actions is None or all(actions is None for actions in legal_actions):
+            log_probs = torch.log_softmax(logits, -1)
+        else:  # the steps the processor masked when these answers were generated
+            masked = [{} if a is None else allowed_by_step(self.token_strings, ids, a) for ids, a in zip(responses, legal_actions)]
+            log_probs = constrained_logprobs(logits, masked)
         targets = full["input_ids"][:, prompt_len:]
         token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         # Masked tokens have log-prob -inf and probability 0: they add nothing (0, not nan) to the entropy.

@@ -1,8 +1,9 @@
-"""Cost of constrained action decoding: batched `act` on ALFWorld observations, free vs constrained.
+"""Cost of constrained action decoding: batched `act` on ALFWorld observations, free vs constrained,
+and of PPO's re-scoring (`evaluate`) of the constrained answers, raw vs renormalised over the mask.
 
 ALFWorld has the most legal actions per step (often 30-60 admissible commands), so it is where the
 per-token mask costs most. Same model, same observations, greedy decoding; the two settings take
-turns so that load on the machine hits both alike. Printed: seconds per batch, their ratio, and the
+turns so that load on the machine hits both alike. Printed: seconds per batch, their ratios, and the
 share of answers whose action parsed as legal.
 
     python benchmarks/constrained_decoding.py [--model DIR] [--envs 8] [--repeats 3] [--max-new-tokens 96]
@@ -13,6 +14,8 @@ import argparse
 import os
 import time
 from pathlib import Path
+
+import torch
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -56,6 +59,14 @@ def main() -> None:
             decisions = policy.act(obs)
             seconds[name].append(time.perf_counter() - started)
             legal[name] += sum(d.parse.ok for d in decisions)
+    scored = ([o.frame for o in obs], [d.prompt for d in decisions], [d.token_ids for d in decisions])
+    rescoring = {"raw": [], "masked": []}
+    for _ in range(args.repeats):
+        for name, legal_actions in (("raw", None), ("masked", [list(o.legal_actions) for o in obs])):
+            started = time.perf_counter()
+            with torch.no_grad():
+                constrained.evaluate(*scored, legal_actions)
+            rescoring[name].append(time.perf_counter() - started)
     legal_counts = [len(o.legal_actions) for o in obs]
     print(f"{args.envs} ALFWorld observations ({min(legal_counts)}-{max(legal_counts)} legal actions), "
           f"greedy, {args.max_new_tokens} new tokens at most, {args.repeats} repeats, model {args.model}")
@@ -64,6 +75,9 @@ def main() -> None:
         print(f"{name:>12}: {best:.2f} s per batch (best of {args.repeats}), "
               f"legal actions {legal[name]}/{args.envs * args.repeats}")
     print(f"constrained / free time: {min(seconds['constrained']) / min(seconds['free']):.2f}x")
+    print(f"re-scoring the constrained answers (evaluate, no grad): raw {min(rescoring['raw']):.3f} s, "
+          f"renormalised over the mask {min(rescoring['masked']):.3f} s, "
+          f"ratio {min(rescoring['masked']) / min(rescoring['raw']):.2f}x")
 
 
 if __name__ == "__main__":
