@@ -1,5 +1,6 @@
 """Constrained decoding of the action field: once the answer opens `"action": "`, only tokens that keep
-the value a prefix of some legal action (then its closing quote) may be sampled.
+the value a prefix of some legal action (then its closing quote) may be sampled; once the thoughts'
+string closes, only `, "action": "` may follow.
 
 The thoughts stay free; the constraint only spends the model's probability mass on actions the
 environment accepts, so an RL run that is punished for illegal answers need not learn to avoid
@@ -11,6 +12,7 @@ log-probs instead pushed mass from a legal action onto illegal tokens the mask t
 from __future__ import annotations
 
 import bisect
+import re
 from typing import Sequence
 
 import torch
@@ -53,17 +55,29 @@ class TokenStrings:
         return found
 
 
-def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
-    """Token ids that may come next in `answer`, or None when the answer is not inside an action value.
+# The thoughts' string value once it is closed; after it only `, "action": "<legal action>"` may come.
+THOUGHTS_CLOSED = re.compile(r'\s*\{\s*"thoughts"\s*:\s*"(?:[^"\\]|\\.)*"')
+ACTION_OPENING = ', "action": '
 
-    None also when the value already strayed from every legal action (a token that merged the key's
-    colon with text): the parser will report it, as without the constraint.
+
+def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
+    """Token ids that may come next in `answer`, or None where the answer is free.
+
+    Constrained: inside the action value, and between the closed thoughts and the action key (so
+    an answer cannot escape the constraint by ending without an action field). Free: the thoughts,
+    whatever follows a closed value, and an answer that already strayed from the format (a token
+    that merged a closing quote with other text): the parser will report it, as without the constraint.
     """
-    keys = list(ACTION_KEY.finditer(answer))
-    if not keys or not legal_actions:
+    if not legal_actions:
         return None
-    tail = answer[keys[-1].end():]
-    targets = ['"' + action + '"' for action in legal_actions]
+    keys = list(ACTION_KEY.finditer(answer))
+    if keys:
+        tail, targets = answer[keys[-1].end():], ['"' + action + '"' for action in legal_actions]
+    else:
+        closed = THOUGHTS_CLOSED.match(answer)
+        if not closed:
+            return None
+        tail, targets = answer[closed.end():], [ACTION_OPENING + '"' + action + '"' for action in legal_actions]
     if any(tail.startswith(t) for t in targets):
         return None  # the value is closed: the rest of the answer is free
     allowed: set[int] = set()
@@ -73,12 +87,12 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) 
         rest = target[len(tail):]
         for end in range(1, len(rest) + 1):
             allowed.update(vocab.by_text.get(rest[:end], ()))
-            if not tail:  # a space may still precede the opening quote
+            if keys and not tail:  # a space may still precede the opening quote
                 allowed.update(vocab.by_text.get(" " + rest[:end], ()))
         allowed.update(vocab.starting_with(rest))  # the closing quote and what follows, in one token
     if not allowed:
         return None
-    if not tail:
+    if keys and not tail:
         allowed.update(vocab.blank_ids)
     return sorted(allowed)
 

@@ -38,9 +38,22 @@ def stays_legal(value_so_far: str, token_text: str, legal=LEGAL) -> bool:
 
 def test_thoughts_and_a_closed_value_are_free(vocab):
     assert next_texts(vocab, '{"thoughts": "go to the') is None
-    assert next_texts(vocab, '{"thoughts": "x", "action"') is None  # no colon yet: not a key
+    assert next_texts(vocab, '{"thoughts": "say \\"hi\\" to') is None  # an escaped quote does not close them
     assert next_texts(vocab, '{"thoughts": "x", "action": "look"') is None
     assert next_texts(vocab, '{"thoughts": "x", "action": "look"}') is None
+
+
+@pytest.mark.parametrize("tail", ["", ",", ', "act', ', "action"'])
+def test_after_the_thoughts_close_only_the_action_key_may_follow(vocab, tail):
+    """Else an answer could end, or close its object, with no action at all and so escape the constraint."""
+    texts = next_texts(vocab, '{"thoughts": "x"' + tail)
+    targets = [', "action": "' + action + '"' for action in LEGAL]
+    heads_to_an_action = {t for t in vocab.by_text if any(g.startswith(tail + t) or (tail + t).startswith(g) for g in targets)}
+    assert texts == heads_to_an_action and "}" not in texts
+
+
+def test_an_answer_without_thoughts_is_free_until_its_action_key(vocab):
+    assert next_texts(vocab, '{"act') is None
 
 
 def test_after_the_key_only_the_opening_of_a_legal_value_may_come(vocab):
