@@ -128,11 +128,12 @@ class LegalActionProcessor(LogitsProcessor):
 
 def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_actions: Sequence[str]) -> dict[int, list[int]]:
     """For one generated answer, step -> allowed ids at the steps the processor masked (as it did)."""
-    steps = {}
-    for k in range(len(response_ids)):
-        allowed = allowed_ids(vocab, vocab.text_of(response_ids[:k]), legal_actions)
+    steps, answer = {}, ""
+    for k, token_id in enumerate(response_ids):
+        allowed = allowed_ids(vocab, answer, legal_actions)
         if allowed is not None:
             steps[k] = allowed
+        answer += vocab.text_of([token_id])  # grown a token at a time: re-joining each prefix is quadratic
     return steps
 
 

@@ -15,11 +15,10 @@ import os
 import time
 from pathlib import Path
 
-import torch
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported, or it has no effect
 
 import gymnasium as gym
+import torch
 
 import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.policy import VLMPolicy
