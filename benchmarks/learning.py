@@ -1,9 +1,10 @@
-"""Learning curve of PPO from logs: alternate `vlm-agent play` and `vlm-agent finetune`, evaluate greedily each round.
+"""Learning curve of PPO from logs: alternate `vlm-agent play` and `vlm-agent finetune`, evaluate each round on fixed seeds.
 
 Every step is the real command line (printed), so the curve is what a user gets:
     round r:  play ENV --model M --episodes E (sampling)  ->  logs/
               finetune logs/ --out ckpt [--resume]          ->  ckpt/versions/v...
               play ENV --model ckpt --greedy (fixed seeds)  ->  eval/   (greedy success, the curve)
+    --eval-temperature T > 0 samples the eval at T instead (fixed seeds, so fixed sampling noise too).
 
 Usage:
     python benchmarks/learning.py --env numberline --start runs/learning/numberline/sft-weak/versions/v000001 \
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "vlm_agent.runtime.cli"]
+EVAL_SEED = 100_000  # eval episodes are reset with 100000 + k; sampled rounds use 1000 * round + k
 
 
 def run(args: list[str]) -> None:
@@ -41,10 +43,12 @@ def last_metrics(ckpt: Path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def evaluate(env: str, model: Path, out: Path, episodes: int, num_envs: int, seed: int, decoding: list[str]) -> dict:
-    run(["play", env, "--model", str(model), "--greedy", "--episodes", str(episodes), "--num-envs", str(num_envs),
-         "--seed", str(seed), *decoding, "--headless", "--log-dir", str(out / "eval")])
-    return newest_summary(out / "eval")
+def evaluate(args, model: Path) -> dict:
+    """Play the fixed eval seeds with `model`: greedy, or sampled at --eval-temperature."""
+    decoding = ["--greedy"] if args.eval_temperature == 0 else ["--temperature", str(args.eval_temperature)]
+    run(["play", args.env, "--model", str(model), *decoding, "--episodes", str(args.eval_episodes), "--num-envs", str(args.num_envs),
+         "--seed", str(EVAL_SEED), *decoding_flags(args), "--headless", "--log-dir", str(args.out / "eval")])
+    return newest_summary(args.out / "eval")
 
 
 def main() -> None:
@@ -56,6 +60,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=110.0, help="Stop starting rounds after this much time.")
     parser.add_argument("--episodes", type=int, default=32, help="Sampled episodes per round.")
     parser.add_argument("--eval-episodes", type=int, default=40)
+    parser.add_argument("--eval-temperature", type=float, default=0.0,
+                        help="0: greedy eval; > 0: sampled eval at this temperature (for policies that loop when greedy).")
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -72,8 +78,8 @@ def main() -> None:
     done = sum(1 for _ in open(curve_file)) if curve_file.exists() else 0  # resume a benchmark that was stopped
     ppo_flags = args.finetune_args.split() + ["--total-updates", str(args.rounds)]
     if done == 0:
-        summary = evaluate(args.env, args.start, args.out, args.eval_episodes, args.num_envs, 100_000, decoding_flags(args))
-        record(curve_file, {"round": 0, "version": "start", "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+        summary = evaluate(args, args.start)
+        record(curve_file, {"round": 0, "version": "start", "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
                             "eval_invalid": summary.get("invalid_action_rate"),
                             "minutes": (time.time() - started) / 60})
         done = 1
@@ -96,9 +102,9 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])
         metrics = last_metrics(ckpt)
-        summary = evaluate(args.env, ckpt, args.out, args.eval_episodes, args.num_envs, 100_000, decoding_flags(args))
+        summary = evaluate(args, ckpt)
         record(curve_file, {
-            "round": r, "version": metrics.get("version"), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+            "round": r, "version": metrics.get("version"), "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
             "eval_invalid": summary.get("invalid_action_rate"),
             "sampled_success": played["success_rate"], "sampled_invalid": played.get("invalid_action_rate"),
             **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
@@ -112,6 +118,10 @@ def decoding_flags(args) -> list[str]:
     return flags + (["--constrain-actions"] if args.constrain_actions else [])
 
 
+def eval_decoding(args) -> str:
+    return "greedy" if args.eval_temperature == 0 else f"T={args.eval_temperature:g}"
+
+
 def record(curve_file: Path, row: dict) -> None:
     with open(curve_file, "a") as handle:
         handle.write(json.dumps(row) + "\n")
@@ -120,7 +130,8 @@ def record(curve_file: Path, row: dict) -> None:
 
 def print_table(curve_file: Path) -> None:
     rows = [json.loads(line) for line in open(curve_file)]
-    print("| round | version | greedy success | greedy return | greedy invalid | sampled success | approx_kl | clipfrac | expl. var | minutes |")
+    decoding = rows[0].get("eval_decoding", "greedy") if rows else "greedy"
+    print(f"| round | version | eval success ({decoding}) | eval return | eval invalid | sampled success | approx_kl | clipfrac | expl. var | minutes |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         def fmt(key, spec=".3f"):

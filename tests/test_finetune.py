@@ -148,11 +148,11 @@ def test_resume_continues_from_the_newest_version_with_its_optimizer(model_dir, 
 
 
 def test_steps_older_than_the_version_lag_are_dropped_and_counted(model_dir, sampled_logs, tmp_path):
-    trainer = PPOTrainer(model_dir, tmp_path / "out", PPOConfig(update_epochs=1, max_version_lag=1))
-    _, metrics = finetune_once(trainer, [sampled_logs], warn=print)  # the start model's steps: lag 1
+    trainer = PPOTrainer(model_dir, tmp_path / "out", PPOConfig(update_epochs=1, max_version_lag=0))
+    _, metrics = finetune_once(trainer, [sampled_logs], warn=print)  # the start model played them: on-policy
     assert metrics["dropped_stale"] == 0
-    with pytest.raises(ValueError, match="older than 1 policy versions"):
-        finetune_once(trainer, [sampled_logs], warn=print)  # now lag 2
+    with pytest.raises(ValueError, match="older than 0 policy versions"):
+        finetune_once(trainer, [sampled_logs], warn=print)  # now one version behind
 
 
 def test_corrupt_and_foreign_files_are_skipped_with_a_warning(sampled_logs, tmp_path):

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from vlm_agent.runtime.log_reader import Episode
+from vlm_agent.training.checkpoints import CheckpointStore
 from vlm_agent.training.ppo_data import Lineage, PPOSample, group_relative_advantages
 
 
@@ -36,3 +37,18 @@ def test_lineage_numbers_versions_only_for_runs_that_played_this_root(tmp_path):
     assert lineage(Episode(ours / "episodes" / "ep000000.parquet", None), "v000004") == 4
     assert lineage(Episode(theirs / "episodes" / "ep000000.parquet", None), "v000004") == 0  # another root's v000004
     assert lineage(Episode(ours / "episodes" / "ep000000.parquet", None), "base") == 0
+
+
+def test_lineage_counts_runs_of_the_start_model_as_the_start_version(tmp_path):
+    store = CheckpointStore(tmp_path / "ckpt")
+    sft = tmp_path / "sft" / "versions" / "v000002"
+    store.publish(lambda folder: None, {"kind": "start", "source": str(sft), "source_version": "v000002"})
+    store.publish(lambda folder: None, {"kind": "ppo"})
+    start_run, other_run = tmp_path / "logs" / "start", tmp_path / "logs" / "other"
+    for run, model in ((start_run, sft), (other_run, tmp_path / "elsewhere")):
+        (run / "episodes").mkdir(parents=True)
+        (run / "manifest.json").write_text(json.dumps({"model": str(model)}))
+    lineage = Lineage(store.root)
+    assert lineage(Episode(start_run / "episodes" / "ep000000.parquet", None), "v000002") == 1  # the root's v000001 is that model
+    assert lineage(Episode(start_run / "episodes" / "ep000000.parquet", None), "v000003") == 0  # a later version of that source
+    assert lineage(Episode(other_run / "episodes" / "ep000000.parquet", None), "v000002") == 0

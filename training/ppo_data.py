@@ -14,6 +14,7 @@ import torch
 from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode
 from vlm_agent.runtime.log_schema import decode_png
+from vlm_agent.training.checkpoints import CheckpointStore
 from vlm_agent.training.ppo_math import compute_gae, step_logprob
 from vlm_agent.training.sft_data import TEACHER_KINDS, SFTExample
 
@@ -78,26 +79,51 @@ class Lineage:
     """Which logged policy versions belong to the checkpoint root being trained.
 
     A version name like v000003 means a version of this root only when the run that logged it
-    played a model from this root (its manifest's `model`); steps of any other model count as
-    version 0, older than everything this root published.
+    played a model from this root (its manifest's `model`). A run that played the very model the
+    root started from (same folder, same version name) played the root's start version, so its
+    steps count as that version: round one of an on-policy loop (--max-version-lag 0) can train on
+    them. Steps of any other model count as version 0, older than everything this root published.
     """
 
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
-        self._ours: dict[Path, bool] = {}
+        self._runs: dict[Path, tuple[bool, Path | None]] = {}
+        self._start = _start_of(self.root)
 
-    def _run_is_ours(self, episode: Episode) -> bool:
+    def _run(self, episode: Episode) -> tuple[bool, Path | None]:
+        """(played a model of this root, the model folder it played)."""
         run_dir = Path(episode.path).parent.parent
-        if run_dir not in self._ours:
+        if run_dir not in self._runs:
             try:
                 model = json.loads((run_dir / MANIFEST).read_text()).get("model")
             except (OSError, json.JSONDecodeError):
                 model = None
-            self._ours[run_dir] = model is not None and self.root in (Path(model).resolve(), *Path(model).resolve().parents)
-        return self._ours[run_dir]
+            played = Path(model).resolve() if model is not None else None
+            ours = played is not None and self.root in (played, *played.parents)
+            self._runs[run_dir] = (ours, played)
+        return self._runs[run_dir]
 
     def __call__(self, episode: Episode, version: str) -> int:
-        return (version_number(version) or 0) if self._run_is_ours(episode) else 0
+        ours, played = self._run(episode)
+        if ours:
+            return version_number(version) or 0
+        if self._start is not None and played == self._start[0] and version == self._start[1]:
+            return self._start[2]
+        return 0
+
+
+def _start_of(root: Path) -> tuple[Path, str, int] | None:
+    """(source folder, source version name, version number) of the root's start version, if it has one."""
+    versions = CheckpointStore(root).versions()
+    if not versions:
+        return None
+    try:
+        meta = versions[0].meta()
+    except (OSError, json.JSONDecodeError):
+        return None
+    if meta.get("kind") != "start" or not meta.get("source"):
+        return None
+    return Path(meta["source"]).resolve(), str(meta.get("source_version")), versions[0].number
 
 
 def _version_by_name(episode: Episode, version: str) -> int:
