@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--minutes", type=float, default=110.0, help="Stop starting rounds after this much time.")
     parser.add_argument("--episodes", type=int, default=32, help="Sampled episodes per round.")
+    parser.add_argument("--repeats", type=int, default=1, help="Play each start this many times per round (groups for --advantage grpo).")
     parser.add_argument("--eval-episodes", type=int, default=40)
     parser.add_argument("--eval-temperature", type=float, default=0.0,
                         help="0: greedy eval; > 0: sampled eval at this temperature (for policies that loop when greedy).")
@@ -97,7 +98,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
             break
         model = ckpt if (ckpt / "LATEST").exists() else args.start
         run(["play", args.env, "--model", str(model), "--episodes", str(args.episodes), "--num-envs", str(args.num_envs),
-             "--temperature", str(args.temperature), "--seed", str(1000 * r), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
+             "--temperature", str(args.temperature), "--seed", str(1000 * r), "--repeats", str(args.repeats), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
         played = newest_summary(logs)
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])

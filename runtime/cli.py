@@ -64,7 +64,8 @@ def play(
     model: Optional[Path] = typer.Option(None, help="Checkpoint folder of the VLM; default: the shipped model."),
     episodes: int = typer.Option(10, min=1, help="Episodes to finish."),
     num_envs: int = typer.Option(1, min=1, help="Environments stepped together (one batched model call)."),
-    seed: int = typer.Option(0, help="Episode k is reset with seed + k."),
+    seed: int = typer.Option(0, help="Episode k is reset with seed + k (seed + k // repeats with --repeats)."),
+    repeats: int = typer.Option(1, min=1, help="Play each start this many times in a row (groups for finetune --advantage grpo)."),
     log_dir: Path = typer.Option(Path("logs"), help="Where episode logs go (one folder per run)."),
     headless: bool = typer.Option(False, "--headless", help="Plain progress output even on a terminal."),
     greedy: bool = typer.Option(False, "--greedy", help="Greedy decoding instead of sampling."),
@@ -91,7 +92,8 @@ def play(
             raise ValueError("--agent human needs the terminal UI (a terminal, no --headless)")
         env_id = resolve_env_id(env)
         env_kwargs = _env_kwargs(env_id, alfworld_data, split)
-        config = LoopConfig(env_id=env_id, episodes=episodes, num_envs=num_envs, seed=seed, fallback=fallback, env_kwargs=env_kwargs)
+        config = LoopConfig(env_id=env_id, episodes=episodes, num_envs=num_envs, seed=seed, repeats=repeats, fallback=fallback,
+                            env_kwargs=env_kwargs)
         sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
                     "constrain_actions": constrain_actions}
         the_agent = make_agent(agent, model=model, seed=seed, prompt_variant=prompt, sampling=sampling)

@@ -125,6 +125,7 @@ def train(
     resume: Resume = False,
     updates: int = typer.Option(25, min=1, help="Rounds of (play, update) to run."),
     episodes_per_update: int = typer.Option(16, min=1, help="Episodes played with the current policy before each update."),
+    repeats: int = typer.Option(1, min=1, help="Play each start this many times in a round (groups for --advantage grpo)."),
     num_envs: int = typer.Option(4, min=1, help="Environments stepped together."),
     log_dir: Path = typer.Option(Path("logs"), help="Where the played episodes are logged."),
     temperature: float = typer.Option(0.2, min=0.0, help="Sampling temperature while collecting."),
@@ -153,7 +154,7 @@ def train(
     with user_errors():
         config = _ppo_config(locals())
         env_id = resolve_env_id(env)
-        loop_config = LoopConfig(env_id=env_id, episodes=episodes_per_update, num_envs=num_envs, seed=seed, fallback=fallback,
+        loop_config = LoopConfig(env_id=env_id, episodes=episodes_per_update, num_envs=num_envs, seed=seed, repeats=repeats, fallback=fallback,
                                  thought_coef=thought_coef, env_kwargs=_env_kwargs(env_id, None, "train"))
         sampling = {"temperature": temperature, "max_new_tokens": max_new_tokens, "prompt_variant": prompt, "seed": seed,
                     "constrain_actions": constrain_actions}

@@ -31,6 +31,7 @@ class LoopConfig:
     episodes: int = 10
     num_envs: int = 1
     seed: int = 0
+    repeats: int = 1  # each start is played this many times in a row: groups for group-relative advantages
     fallback: str = "noop"
     thought_coef: float | None = None
     env_kwargs: dict = field(default_factory=dict)
@@ -38,10 +39,15 @@ class LoopConfig:
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACKS:
             raise ValueError(f"unknown fallback {self.fallback!r}; use one of {', '.join(FALLBACKS)}")
-        if self.episodes < 1 or self.num_envs < 1:
-            raise ValueError("episodes and num_envs must be at least 1")
+        if self.episodes < 1 or self.num_envs < 1 or self.repeats < 1:
+            raise ValueError("episodes, num_envs and repeats must be at least 1")
         if self.thought_coef is None:
             self.thought_coef = DEFAULT_THOUGHT_COEF.get(self.env_id, CARD_THOUGHT_COEF)
+
+    @property
+    def starts(self) -> int:
+        """How many seeds a run plays: episode k is reset with seed + k // repeats."""
+        return -(-self.episodes // self.repeats)
 
 
 @dataclass
@@ -104,7 +110,7 @@ class RolloutLoop:
             self.before_episode()
         episode_index = self.episodes_started
         self.episodes_started += 1
-        slot.episode_seed = self.config.seed + episode_index
+        slot.episode_seed = self.config.seed + episode_index // self.config.repeats
         slot.episode_id = f"ep{episode_index:06d}"
         slot.step = 0
         frame, info = slot.env.reset(seed=slot.episode_seed)

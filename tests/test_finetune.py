@@ -207,9 +207,12 @@ def test_sigkilled_watch_resumes_from_the_last_published_version(model_dir, samp
 
 def test_online_train_plays_updates_and_publishes_in_one_process(model_dir, tmp_path):
     result = runner.invoke(app, ["train", "numberline", "--model", str(model_dir), "--out", str(tmp_path / "out"), "--updates", "2",
-                                 "--episodes-per-update", "1", "--num-envs", "1", "--max-new-tokens", "3", "--epochs", "1",
-                                 "--log-dir", str(tmp_path / "logs")])
+                                 "--episodes-per-update", "2", "--repeats", "2", "--num-envs", "1", "--max-new-tokens", "3",
+                                 "--epochs", "1", "--log-dir", str(tmp_path / "logs")])
     assert result.exit_code == 0, result.output
     assert CheckpointStore(tmp_path / "out").latest().name == "v000003"
-    versions = sorted({step.policy_version for e in read_logs([tmp_path / "logs"], print) for step in e.steps()})
+    episodes = read_logs([tmp_path / "logs"], print)
+    versions = sorted({step.policy_version for e in episodes for step in e.steps()})
     assert versions == ["v000001", "v000002"]  # each round played by the version the previous round published
+    seeds = sorted(e.table.column("episode_seed")[0].as_py() for e in episodes)
+    assert seeds == [0, 0, 1, 1]  # one start per round, played twice; the next round moves on to the next start

@@ -48,6 +48,16 @@ def test_episode_k_is_seeded_with_seed_plus_k_whatever_the_env_count():
     assert {seed for seed, _ in first_texts(one_env).values()} == set(range(100, 105))
 
 
+def test_repeats_play_each_start_several_times_in_a_row():
+    _, records = run_loop(ExpertAgent(seed=0), episodes=5, num_envs=2, seed=100, repeats=2)
+    first = {r.episode_id: (r.episode_seed, r.observation_text) for r in records if r.step == 0}
+    assert [first[f"ep{k:06d}"][0] for k in range(5)] == [100, 100, 101, 101, 102]
+    assert first["ep000000"][1] == first["ep000001"][1] != first["ep000002"][1]  # the same start, then the next one
+    assert LoopConfig(env_id=NUMBERLINE, episodes=5, repeats=2).starts == 3
+    with pytest.raises(ValueError, match="repeats"):
+        LoopConfig(env_id=NUMBERLINE, repeats=0)
+
+
 def test_expert_steps_are_all_parsed_and_valid():
     _, records = run_loop(ExpertAgent(seed=0), episodes=5, num_envs=2)
     assert all(r.parse_status == "ok" and r.fallback == "" and not r.invalid for r in records)

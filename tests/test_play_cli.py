@@ -25,6 +25,15 @@ def test_headless_expert_play_prints_a_summary_and_logs(tmp_path):
     assert len(summaries) == 1
 
 
+def test_repeats_log_each_start_several_times(tmp_path):
+    result = runner.invoke(app, ["play", "numberline", "--agent", "expert", "--episodes", "4", "--repeats", "2", "--seed", "5",
+                                 "--headless", "--log-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    files, _ = find_episode_files([tmp_path])
+    seeds = sorted(read_episode(f).table.column("episode_seed")[0].as_py() for f in files)
+    assert seeds == [5, 5, 6, 6]
+
+
 def test_bad_flags_are_one_line_errors_with_nonzero_exit(tmp_path):
     for args, fragment in [
         (["play", "chess", "--headless"], "unknown environment 'chess'"),

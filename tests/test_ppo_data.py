@@ -5,7 +5,7 @@ import pytest
 
 from vlm_agent.runtime.log_reader import Episode
 from vlm_agent.training.checkpoints import CheckpointStore
-from vlm_agent.training.ppo_data import Lineage, PPOSample, group_relative_advantages
+from vlm_agent.training.ppo_data import Lineage, PPOSample, episode_start, group_relative_advantages
 
 
 def sample(episode: str, group: tuple, episode_return: float) -> PPOSample:
@@ -52,3 +52,10 @@ def test_lineage_counts_runs_of_the_start_model_as_the_start_version(tmp_path):
     assert lineage(Episode(start_run / "episodes" / "ep000000.parquet", None), "v000002") == 1  # the root's v000001 is that model
     assert lineage(Episode(start_run / "episodes" / "ep000000.parquet", None), "v000003") == 0  # a later version of that source
     assert lineage(Episode(other_run / "episodes" / "ep000000.parquet", None), "v000002") == 0
+
+
+def test_an_episode_starts_from_the_game_its_env_names_else_from_its_seed():
+    alfworld = {"env_id": "vlm_agent/ALFWorld-v0", "episode_seed": 1000, "info": json.dumps({"game_file": "/g/trial_7/game.tw-pddl"})}
+    same_game = {**alfworld, "episode_seed": 1020}  # 20 games: seed 1020 plays the game of seed 1000
+    assert episode_start(alfworld) == episode_start(same_game) == ("vlm_agent/ALFWorld-v0", "/g/trial_7/game.tw-pddl")
+    assert episode_start({"env_id": "vlm_agent/NumberLine-v0", "episode_seed": 7, "info": "{}"}) == ("vlm_agent/NumberLine-v0", 7)

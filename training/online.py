@@ -28,7 +28,7 @@ def train_online(
     env_name = loop_config.env_id.split("/")[-1].split("-")[0].lower()
     done = 0
     while done < updates and not stop():
-        round_config = LoopConfig(**{**vars(loop_config), "seed": loop_config.seed + trainer.updates * loop_config.episodes})
+        round_config = LoopConfig(**{**vars(loop_config), "seed": loop_config.seed + trainer.updates * loop_config.starts})
         session = PlaySession(round_config, trainer.policy, log_dir, env_name, {"model": str(trainer.store.root)})
         while not session.loop.finished and not stop():
             if not session.loop.step():

@@ -36,7 +36,7 @@ class PPOSample:
     policy_version: str
     reward: float
     episode: str = ""  # run id / episode id
-    group: tuple = ()  # (env id, episode seed): episodes from the same start, for group-relative advantages
+    group: tuple = ()  # episode_start(): episodes from the same start, for group-relative advantages
     episode_return: float = 0.0
     legal_actions: list[str] | None = None  # set when the answer was decoded (and scored) constrained to them
 
@@ -161,6 +161,7 @@ def build_ppo_samples(
         values = torch.tensor([row["value"] if row["value"] is not None else 0.0 for row in rows], dtype=torch.float32)
         dones = torch.tensor([float(row["terminated"] or row["truncated"]) for row in rows])
         advantages, returns = compute_gae(rewards, values, dones, gamma, lam)
+        start = episode_start(rows[0])
         for t, row in enumerate(rows):
             if current is not None and max_version_lag is not None:
                 produced = version_of(episode, row["policy_version"])
@@ -187,7 +188,7 @@ def build_ppo_samples(
                     policy_version=row["policy_version"],
                     reward=float(row["reward"]),
                     episode=f"{row['run_id']}/{row['episode_id']}",
-                    group=(row["env_id"], row["episode_seed"]),
+                    group=start,
                     episode_return=float(episode_return),
                     legal_actions=list(row["legal_actions"]) if constrained else None,
                 )
@@ -195,10 +196,17 @@ def build_ppo_samples(
     return samples, report
 
 
+def episode_start(first_row: dict) -> tuple:
+    """(env id, what the episode started from): the game file where the env names one (ALFWorld plays
+    game seed % n, so seeds n apart are the same start), else the reset seed."""
+    game = json.loads(first_row.get("info") or "{}").get("game_file")
+    return (first_row["env_id"], game if game else first_row["episode_seed"])
+
+
 def group_relative_advantages(samples: list[PPOSample], eps: float = 1e-6) -> None:
     """GRPO-style advantages, no critic: each step gets its episode's return, standardised in its group.
 
-    A group is the episodes played from the same start (env id and seed). Where a start was
+    A group is the episodes played from the same start (see episode_start). Where a start was
     played only once, its environment's episodes form the group instead.
     """
     returns_by_group: dict[tuple, dict[tuple, float]] = defaultdict(dict)
