@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def main() -> None:
     ppo_flags = args.finetune_args.split() + ["--total-updates", str(args.rounds)]
     if done == 0:
         summary = evaluate(args, args.start)
-        record(curve_file, {"round": 0, "version": "start", "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+        record(curve_file, {"round": 0, "version": "start", "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_episodes": summary["episodes"], "eval_return": summary["mean_return"],
                             "eval_invalid": summary.get("invalid_action_rate"),
                             "minutes": (time.time() - started) / 60})
         done = 1
@@ -88,7 +89,7 @@ def main() -> None:
         run_rounds(args, done, started, ckpt, logs, curve_file, ppo_flags)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to continue")
-    print_table(curve_file)
+    print_table(curve_file, args.eval_episodes)
 
 
 def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_file: Path, ppo_flags: list[str]) -> None:
@@ -105,7 +106,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
         metrics = last_metrics(ckpt)
         summary = evaluate(args, ckpt)
         record(curve_file, {
-            "round": r, "version": metrics.get("version"), "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_return": summary["mean_return"],
+            "round": r, "version": metrics.get("version"), "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_episodes": summary["episodes"], "eval_return": summary["mean_return"],
             "eval_invalid": summary.get("invalid_action_rate"),
             "sampled_success": played["success_rate"], "sampled_invalid": played.get("invalid_action_rate"),
             **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
@@ -129,7 +130,24 @@ def record(curve_file: Path, row: dict) -> None:
     print(json.dumps(row), flush=True)
 
 
-def print_table(curve_file: Path) -> None:
+def fisher_one_sided(wins_a: int, n_a: int, wins_b: int, n_b: int) -> float:
+    """P(B wins at least wins_b | the wins of A and B pooled, equal rates): Fisher's exact test that B > A."""
+    wins, n = wins_a + wins_b, n_a + n_b
+    return sum(math.comb(n_b, k) * math.comb(n_a, wins - k) for k in range(wins_b, min(wins, n_b) + 1)) / math.comb(n, wins)
+
+
+def significance(rows: list[dict], eval_episodes: int) -> str:
+    """The last round against the start on the same eval seeds: is the rise more than eval noise?"""
+    if len(rows) < 2:
+        return ""
+    (start, last) = rows[0], rows[-1]
+    n_a, n_b = start.get("eval_episodes", eval_episodes), last.get("eval_episodes", eval_episodes)
+    a, b = round(start["eval_success"] * n_a), round(last["eval_success"] * n_b)
+    return (f"eval wins: start {a}/{n_a}, round {last['round']} {b}/{n_b}; "
+            f"one-sided Fisher exact p = {fisher_one_sided(a, n_a, b, n_b):.3f} (p < 0.05: a measurable rise)")
+
+
+def print_table(curve_file: Path, eval_episodes: int) -> None:
     rows = [json.loads(line) for line in open(curve_file)]
     decoding = rows[0].get("eval_decoding", "greedy") if rows else "greedy"
     print(f"| round | version | eval success ({decoding}) | eval return | eval invalid | sampled success | approx_kl | clipfrac | expl. var | minutes |")
@@ -140,6 +158,7 @@ def print_table(curve_file: Path) -> None:
             return format(value, spec) if isinstance(value, (int, float)) else "-"
         print(f"| {row['round']} | {row.get('version') or '-'} | {fmt('eval_success', '.1%')} | {fmt('eval_return', '+.2f')} | {fmt('eval_invalid', '.1%')} | "
               f"{fmt('sampled_success', '.1%')} | {fmt('approx_kl', '.4f')} | {fmt('clip_fraction')} | {fmt('explained_variance')} | {fmt('minutes', '.1f')} |")
+    print(significance(rows, eval_episodes))
 
 
 if __name__ == "__main__":
