@@ -1,6 +1,8 @@
 """PPO finetune from logs: ratio 1 before any step, learning toward the rewarded action, resume, LoRA, CLI errors."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import signal
@@ -112,6 +114,19 @@ def test_first_minibatch_has_ratio_one_and_clipped_loss_equal_to_unclipped(model
         assert key in metrics
     assert (tmp_path / "out" / "metrics.jsonl").read_text().count("\n") == 1
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_grpo_update_logs_strict_json_without_a_critic(model_dir, sampled_logs, tmp_path):
+    trainer = PPOTrainer(model_dir, tmp_path / "out", PPOConfig(update_epochs=1, advantage="grpo"))
+    ref, metrics = finetune_once(trainer, [sampled_logs], warn=print)
+    assert metrics["samples"] > 0 and math.isnan(metrics["explained_variance"])  # no critic to explain anything
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    line = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert json.loads(line, parse_constant=refuse)["explained_variance"] is None
+    assert json.loads((ref.path / "vlm_agent_checkpoint.json").read_text(), parse_constant=refuse)["metrics"]["explained_variance"] is None
 
 
 @pytest.mark.parametrize("lora_r", [0, 4])

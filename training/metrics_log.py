@@ -24,6 +24,17 @@ TAGS = {
 }
 
 
+def finite_or_none(value):
+    """NaN and infinities as None, at any depth: Python's json writes them as bare NaN, which strict readers reject."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
 class MetricsLog:
     """Appends one record per update; TensorBoard is optional (the JSONL file is always written)."""
 
@@ -39,14 +50,14 @@ class MetricsLog:
             self.writer = None
 
     def log(self, update: int, metrics: dict) -> None:
-        record = {"update": update, "time": time.time(), **metrics}
+        record = finite_or_none({"update": update, "time": time.time(), **metrics})
         with open(self.jsonl, "a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
         if self.writer is None:
             return
         for key, tag in TAGS.items():
             value = metrics.get(key)
-            if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+            if isinstance(value, (int, float)) and math.isfinite(value):
                 self.writer.add_scalar(tag, value, update)
         self.writer.flush()
 
