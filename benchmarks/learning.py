@@ -140,7 +140,7 @@ def significance(rows: list[dict], eval_episodes: int) -> str:
     """The last round against the start on the same eval seeds: is the rise more than eval noise?"""
     if len(rows) < 2:
         return ""
-    (start, last) = rows[0], rows[-1]
+    start, last = rows[0], rows[-1]
     n_a, n_b = start.get("eval_episodes", eval_episodes), last.get("eval_episodes", eval_episodes)
     a, b = round(start["eval_success"] * n_a), round(last["eval_success"] * n_b)
     return (f"eval wins: start {a}/{n_a}, round {last['round']} {b}/{n_b}; "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from vlm_agent.runtime.atomic import PARTIAL_SUFFIX, fsync_dir, write_atomic
+from vlm_agent.training.finite_json import finite_or_none
 
 LATEST = "LATEST"
 VERSIONS = "versions"
@@ -77,12 +78,12 @@ class CheckpointStore:
         temp.mkdir()
         try:
             save(temp)
-            full_meta = {
+            full_meta = finite_or_none({
                 "version": name,
                 "parent": previous.name if previous else meta.get("parent"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 **meta,
-            }
+            })
             (temp / META).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
             os.replace(temp, versions / name)
             fsync_dir(versions)

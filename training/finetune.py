@@ -20,7 +20,7 @@ from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode, LogFormatError, read_episode
 from vlm_agent.training.checkpoints import CheckpointRef, CheckpointStore
 from vlm_agent.training.lora import ADAPTER_DIR, add_lora, is_lora, load_lora, save_policy
-from vlm_agent.training.metrics_log import MetricsLog, finite_or_none
+from vlm_agent.training.metrics_log import MetricsLog
 from vlm_agent.training.ppo_config import PPOConfig
 from vlm_agent.training.ppo_data import DataReport, Lineage, build_ppo_samples, group_relative_advantages, teacher_examples
 from vlm_agent.training.ppo_update import ppo_update
@@ -144,7 +144,7 @@ class PPOTrainer:
             save_policy(self.policy, folder)
             save_trainer_state(folder, self.optimizer, self.scheduler, self.counters)
 
-        summary = finite_or_none({k: v for k, v in metrics.items() if k != "first_minibatch"})
+        summary = {k: v for k, v in metrics.items() if k != "first_minibatch"}
         ref = self.store.publish(save, {"kind": "ppo", "update": self.updates, "metrics": summary, "config": asdict(self.config), "lora": is_lora(self.policy)})
         self.policy.policy_version = ref.name
         self.metrics_log.log(self.updates, {**summary, "version": ref.name})

@@ -6,6 +6,8 @@ import math
 import time
 from pathlib import Path
 
+from vlm_agent.training.finite_json import finite_or_none
+
 # TensorBoard tags, grouped as CleanRL groups them.
 TAGS = {
     "policy_loss": "losses/policy_loss",
@@ -22,17 +24,6 @@ TAGS = {
     "samples": "charts/samples",
     "dropped_stale": "charts/dropped_stale_steps",
 }
-
-
-def finite_or_none(value):
-    """NaN and infinities as None, at any depth: Python's json writes them as bare NaN, which strict readers reject."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_none(v) for v in value]
-    return value
 
 
 class MetricsLog:
