@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "vlm_agent.runtime.cli"]
-EVAL_SEED = 100_000  # eval episodes are reset with 100000 + k; sampled rounds use 1000 * round + k
+EVAL_SEED = 100_000  # eval episodes are reset with 100000 + k; sampled rounds start at round_seed(round, starts)
 
 
 def run(args: list[str]) -> None:
@@ -92,6 +92,16 @@ def main() -> None:
     print_table(curve_file, args.eval_episodes)
 
 
+def round_seed(r: int, starts: int) -> int:
+    """First reset seed of round r: a fresh block per round, shifted by the starts already played.
+
+    Without the shift every round began at a multiple of 1000, and ALFWorld's generated games
+    (game = seed % 20) replayed the same first `starts` games each round: with --repeats 4 and 32
+    episodes, games 0-7 only, never 8-19.
+    """
+    return 1000 * r + (r - 1) * starts
+
+
 def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_file: Path, ppo_flags: list[str]) -> None:
     for r in range(done, args.rounds + 1):
         if (time.time() - started) / 60 > args.minutes:
@@ -99,7 +109,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
             break
         model = ckpt if (ckpt / "LATEST").exists() else args.start
         run(["play", args.env, "--model", str(model), "--episodes", str(args.episodes), "--num-envs", str(args.num_envs),
-             "--temperature", str(args.temperature), "--seed", str(1000 * r), "--repeats", str(args.repeats), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
+             "--temperature", str(args.temperature), "--seed", str(round_seed(r, args.episodes // args.repeats)), "--repeats", str(args.repeats), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
         played = newest_summary(logs)
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])

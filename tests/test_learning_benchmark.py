@@ -1,0 +1,43 @@
+"""benchmarks/learning.py: which starts each round trains on, and the significance line of its table."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py"
+ALFWORLD_GENERATED_GAMES = 20  # the generated split plays game seed % 20
+
+
+@pytest.fixture(scope="module")
+def learning():
+    spec = importlib.util.spec_from_file_location("learning", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def games_of_round(learning, r: int, starts: int) -> set[int]:
+    first = learning.round_seed(r, starts)
+    return {(first + k) % ALFWORLD_GENERATED_GAMES for k in range(starts)}
+
+
+def test_rounds_with_repeats_train_on_every_generated_game(learning):
+    starts = 32 // 4  # --episodes 32 --repeats 4
+    played = set().union(*(games_of_round(learning, r, starts) for r in range(1, 4)))
+    assert played == set(range(ALFWORLD_GENERATED_GAMES))
+    assert games_of_round(learning, 1, starts) != games_of_round(learning, 2, starts)
+
+
+def test_round_seeds_do_not_overlap(learning):
+    starts = 32
+    blocks = [range(learning.round_seed(r, starts), learning.round_seed(r, starts) + starts) for r in range(1, 7)]
+    assert all(a[-1] < b[0] for a, b in zip(blocks, blocks[1:]))
+    assert blocks[-1][-1] < learning.EVAL_SEED
+
+
+def test_fisher_one_sided_by_hand(learning):
+    assert learning.fisher_one_sided(1, 20, 1, 20) == pytest.approx(0.7564, abs=1e-4)
+    assert learning.fisher_one_sided(0, 10, 10, 10) == pytest.approx(1 / 184756)
+    assert learning.fisher_one_sided(15, 100, 10, 100) == pytest.approx(0.901, abs=1e-3)
