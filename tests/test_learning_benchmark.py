@@ -1,21 +1,15 @@
 """benchmarks/learning.py: which starts each round trains on, and the significance line of its table."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from script_loader import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py"
 ALFWORLD_GENERATED_GAMES = 20  # the generated split plays game seed % 20
 
 
 @pytest.fixture(scope="module")
 def learning():
-    spec = importlib.util.spec_from_file_location("learning", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/learning.py")
 
 
 def games_of_round(learning, r: int, starts: int) -> set[int]:

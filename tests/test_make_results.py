@@ -1,20 +1,13 @@
 """docs/make_results.py: eval JSON files become docs/results.md's rows, cells and per-type ALFWorld table."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "make_results.py"
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def make_results():
-    spec = importlib.util.spec_from_file_location("make_results", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/make_results.py")
 
 
 def result(env: str, success: float, episodes: int, row: str | None = None, **extra) -> dict:
