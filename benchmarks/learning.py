@@ -92,6 +92,11 @@ def main() -> None:
     print_table(curve_file, args.eval_episodes)
 
 
+def round_starts(episodes: int, repeats: int) -> int:
+    """Seeds one round's play resets (as LoopConfig.starts counts them: the last start may be played fewer times)."""
+    return math.ceil(episodes / repeats)
+
+
 def round_seed(r: int, starts: int) -> int:
     """First reset seed of round r: a fresh block per round, shifted by the starts already played.
 
@@ -109,7 +114,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
             break
         model = ckpt if (ckpt / "LATEST").exists() else args.start
         run(["play", args.env, "--model", str(model), "--episodes", str(args.episodes), "--num-envs", str(args.num_envs),
-             "--temperature", str(args.temperature), "--seed", str(round_seed(r, args.episodes // args.repeats)), "--repeats", str(args.repeats), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
+             "--temperature", str(args.temperature), "--seed", str(round_seed(r, round_starts(args.episodes, args.repeats))), "--repeats", str(args.repeats), *decoding_flags(args), "--headless", "--log-dir", str(logs)])
         played = newest_summary(logs)
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 from script_loader import load_script
 
+from vlm_agent.runtime.loop import LoopConfig
+
 ALFWORLD_GENERATED_GAMES = 20  # the generated split plays game seed % 20
 
 
@@ -22,6 +24,12 @@ def test_rounds_with_repeats_train_on_every_generated_game(learning):
     played = set().union(*(games_of_round(learning, r, starts) for r in range(1, 4)))
     assert played == set(range(ALFWORLD_GENERATED_GAMES))
     assert games_of_round(learning, 1, starts) != games_of_round(learning, 2, starts)
+
+
+@pytest.mark.parametrize("episodes, repeats", [(32, 4), (30, 4), (7, 1), (3, 8)])
+def test_round_starts_count_the_seeds_play_resets(learning, episodes, repeats):
+    config = LoopConfig("vlm_agent/NumberLine-v0", episodes=episodes, repeats=repeats)
+    assert learning.round_starts(episodes, repeats) == config.starts
 
 
 def test_round_seeds_do_not_overlap(learning):
