@@ -1,6 +1,7 @@
 """The live view of `vlm-agent play`, driven with textual's Pilot."""
 import asyncio
 import statistics
+import threading
 import time
 
 from tui_fakes import SlowAgent, StreamingFakeVLM, numberline_session, wait_until
@@ -99,6 +100,27 @@ def test_pause_single_step_speed_and_next_episode(tmp_path):
             await pilot.press("space")
             await wait_until(pilot, lambda: session.stats.steps > steps)
             assert "▶" in shown(app, "#status")
+            await quit_app(app, pilot)
+
+    run(scenario)
+    finish(app)
+
+
+def test_status_counts_an_episode_as_soon_as_its_last_step_is_shown(tmp_path):
+    """The loop counts a finished episode after publishing its record: the screen must not read the loop."""
+    session = numberline_session(ExpertAgent(seed=0), tmp_path, episodes=50)
+    app = PlayApp(session, paused=True, speed=0)
+    gate = threading.Event()
+
+    async def scenario():
+        async with app.run_test(size=(80, 24)) as pilot:
+            # Subscribed after the app: holds the worker between publishing the last record and counting it.
+            session.bus.subscribe(lambda record: record.done and gate.wait(10))
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.views[0].record is not None and app.views[0].record.done)
+            assert session.loop.episodes_finished == 0
+            assert "episodes 1/50" in shown(app, "#status")
+            gate.set()
             await quit_app(app, pilot)
 
     run(scenario)

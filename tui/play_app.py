@@ -235,7 +235,9 @@ class PlayApp(App):
         shown = view.turn or view.record
         if shown is not None:
             line.append(f" · {shown.episode_id} step {shown.step}")
-        line.append(f" · episodes {self.session.loop.episodes_finished}/{config.episodes}  ")
+        # From the published snapshot, not the loop: the loop counts a finished episode only after
+        # publishing its last record, so reading it live could show the count before (a CI flake).
+        line.append(f" · episodes {self.stats.episodes}/{config.episodes}  ")
         line.append_text(self._run_state())
         return line
 

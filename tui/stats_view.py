@@ -23,6 +23,7 @@ class StatsSnapshot:
 
     rows: tuple[StatsRow, ...] = ()
     steps: int = 0
+    episodes: int = 0  # finished, all environments
     invalid_rate: float = 0.0
     steps_per_second: float = 0.0
 
@@ -39,7 +40,7 @@ def snapshot(stats: RunningStats) -> StatsSnapshot:
         tasks = sorted((task, g) for (env, task), g in stats.by_task.items() if env == env_id)
         if len(tasks) > 1:  # one task type per environment (the card games) says nothing new
             rows.extend(row(f"  {task}", g) for task, g in tasks)
-    return StatsSnapshot(tuple(rows), stats.steps, stats.invalid_rate, stats.steps_per_second)
+    return StatsSnapshot(tuple(rows), stats.steps, stats.total.episodes, stats.invalid_rate, stats.steps_per_second)
 
 
 class StatsView(Static):
