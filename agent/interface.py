@@ -26,6 +26,9 @@ class Observation:
     task_text: str
     state: dict = field(default_factory=dict)  # structured state scripted agents may read
     history: tuple[str, ...] = ()  # recent steps in words, when the environment keeps a history
+    # Names this decision for a sampling agent's random draws: (episode seed, repeat, step) in the
+    # runtime loop. The same key draws the same noise in any batch or run (see keyed_sampling).
+    sample_key: tuple[int, ...] = ()
 
 
 @dataclass

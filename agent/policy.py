@@ -13,6 +13,7 @@ from transformers import LogitsProcessorList
 
 from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, constrained_logprobs
 from vlm_agent.agent.interface import Decision, Observation
+from vlm_agent.agent.keyed_sampling import KeyedGumbelSampler
 from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import build_prompt
@@ -126,7 +127,8 @@ class VLMPolicy:
         prompts = [build_prompt(obs, self.prompt_variant) for obs in observations]
         started = time.time()
         legal = [obs.legal_actions for obs in observations] if self.sampling.get("constrain_actions") else None
-        rows = self.generate([obs.frame for obs in observations], prompts, legal)
+        keys = [obs.sample_key or None for obs in observations]
+        rows = self.generate([obs.frame for obs in observations], prompts, legal, keys)
         seconds = (time.time() - started) / max(1, len(observations))
         decisions = []
         for obs, prompt, (ids, logprobs, value) in zip(observations, prompts, rows):
@@ -150,26 +152,35 @@ class VLMPolicy:
 
     @torch.no_grad()
     def generate(
-        self, frames: Sequence[np.ndarray], prompts: Sequence[str], legal_actions: Sequence[Sequence[str]] | None = None
+        self,
+        frames: Sequence[np.ndarray],
+        prompts: Sequence[str],
+        legal_actions: Sequence[Sequence[str]] | None = None,
+        sample_keys: Sequence[Sequence[int] | None] | None = None,
     ) -> list[tuple[list[int], list[float], float]]:
         """Per row: generated ids (up to and including the end token), their log-probs, the value.
 
         With `legal_actions`, each row's action value is decoded only among its legal actions.
+        Sampling draws each row's noise from its `sample_keys` entry (see keyed_sampling).
         """
         inputs = prompt_inputs(self.processor, frames, prompts)
+        prompt_len = inputs["input_ids"].shape[1]
         greedy = self.sampling["greedy"] or self.sampling["temperature"] == 0
-        options = dict(max_new_tokens=self.sampling["max_new_tokens"], do_sample=not greedy, pad_token_id=self.pad_id)
-        if not greedy:
-            options.update(temperature=self.sampling["temperature"], top_p=self.sampling["top_p"], top_k=0)
-        else:
-            options.update(temperature=None, top_p=None, top_k=None)
+        # Sampling runs as greedy decoding of Gumbel-perturbed logits, so each row owns its noise.
+        options = dict(max_new_tokens=self.sampling["max_new_tokens"], do_sample=False, pad_token_id=self.pad_id,
+                       temperature=None, top_p=None, top_k=None)
         streamer = None
         if self.stream_callback is not None:
             streamer = BatchTextStreamer(self.tokenizer, len(prompts), self.stream_callback, self.eos_ids)
-        constraint = None
+        processors, constraint = LogitsProcessorList(), None
         if legal_actions is not None:
-            constraint = LegalActionProcessor(self.token_strings, legal_actions, inputs["input_ids"].shape[1], self.eos_ids)
-            options["logits_processor"] = LogitsProcessorList([constraint])
+            constraint = LegalActionProcessor(self.token_strings, legal_actions, prompt_len, self.eos_ids)
+            processors.append(constraint)
+        if not greedy:
+            keys = sample_keys if sample_keys is not None else [None] * len(prompts)
+            processors.append(KeyedGumbelSampler(keys, self._generator_seed, prompt_len, self.sampling["temperature"], self.sampling["top_p"]))
+        if processors:
+            options["logits_processor"] = processors
         out = self.model.generate(
             **inputs,
             **options,
@@ -180,7 +191,6 @@ class VLMPolicy:
             return_dict_in_generate=True,
             streamer=streamer,
         )
-        prompt_len = inputs["input_ids"].shape[1]
         generated = out.sequences[:, prompt_len:]
         logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), unprocessed
         responses = []

@@ -4,7 +4,9 @@ Every step is the real command line (printed), so the curve is what a user gets:
     round r:  play ENV --model M --episodes E (sampling)  ->  logs/
               finetune logs/ --out ckpt [--resume]          ->  ckpt/versions/v...
               play ENV --model ckpt --greedy (fixed seeds)  ->  eval/   (greedy success, the curve)
-    --eval-temperature T > 0 samples the eval at T instead (fixed seeds, so fixed sampling noise too).
+    --eval-temperature T > 0 samples the eval at T instead. Sampling noise is keyed to (seed, step),
+    so every version draws the same noise on an eval seed, and the table ends with a per-seed paired
+    test of the last evaluated round against the start. --eval-every N evaluates fewer rounds.
 
 Usage:
     python benchmarks/learning.py --env numberline --start runs/learning/numberline/sft-weak/versions/v000001 \
@@ -22,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from vlm_agent.runtime.log_reader import iter_episodes
+
 CLI = [sys.executable, "-m", "vlm_agent.runtime.cli"]
 EVAL_SEED = 100_000  # eval episodes are reset with 100000 + k; sampled rounds start at round_seed(round, starts)
 
@@ -34,9 +38,18 @@ def run(args: list[str]) -> None:
     result.check_returncode()
 
 
-def newest_summary(log_dir: Path) -> dict:
+def newest_run(log_dir: Path) -> Path:
     summaries = sorted(log_dir.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(summaries[-1].read_text())
+    return summaries[-1].parent
+
+
+def newest_summary(log_dir: Path) -> dict:
+    return json.loads((newest_run(log_dir) / "summary.json").read_text())
+
+
+def won_seeds(run_dir: Path) -> list[int]:
+    """The reset seeds of the run's won episodes (an eval plays each seed once)."""
+    return sorted(int(episode.table.column("episode_seed")[0].as_py()) for episode in iter_episodes([run_dir]) if episode.success)
 
 
 def last_metrics(ckpt: Path) -> dict:
@@ -49,7 +62,13 @@ def evaluate(args, model: Path) -> dict:
     decoding = ["--greedy"] if args.eval_temperature == 0 else ["--temperature", str(args.eval_temperature)]
     run(["play", args.env, "--model", str(model), *decoding, "--episodes", str(args.eval_episodes), "--num-envs", str(args.num_envs),
          "--seed", str(EVAL_SEED), *decoding_flags(args), "--headless", "--log-dir", str(args.out / "eval")])
-    return newest_summary(args.out / "eval")
+    summary = newest_summary(args.out / "eval")
+    return {**summary, "won_seeds": won_seeds(newest_run(args.out / "eval"))}
+
+
+def eval_row(summary: dict, args) -> dict:
+    return {"eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_episodes": summary["episodes"],
+            "eval_return": summary["mean_return"], "eval_invalid": summary.get("invalid_action_rate"), "eval_won_seeds": summary["won_seeds"]}
 
 
 def main() -> None:
@@ -62,6 +81,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32, help="Sampled episodes per round.")
     parser.add_argument("--repeats", type=int, default=1, help="Play each start this many times per round (groups for --advantage grpo).")
     parser.add_argument("--eval-episodes", type=int, default=40)
+    parser.add_argument("--eval-every", type=int, default=1, help="Evaluate every this many rounds (and always the start and round --rounds).")
     parser.add_argument("--eval-temperature", type=float, default=0.0,
                         help="0: greedy eval; > 0: sampled eval at this temperature (for policies that loop when greedy).")
     parser.add_argument("--num-envs", type=int, default=8)
@@ -81,9 +101,7 @@ def main() -> None:
     ppo_flags = args.finetune_args.split() + ["--total-updates", str(args.rounds)]
     if done == 0:
         summary = evaluate(args, args.start)
-        record(curve_file, {"round": 0, "version": "start", "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_episodes": summary["episodes"], "eval_return": summary["mean_return"],
-                            "eval_invalid": summary.get("invalid_action_rate"),
-                            "minutes": (time.time() - started) / 60})
+        record(curve_file, {"round": 0, "version": "start", **eval_row(summary, args), "minutes": (time.time() - started) / 60})
         done = 1
     try:
         run_rounds(args, done, started, ckpt, logs, curve_file, ppo_flags)
@@ -119,10 +137,9 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
         resume = ["--resume"] if (ckpt / "LATEST").exists() else ["--model", str(args.start)]
         run(["finetune", str(logs), "--out", str(ckpt), *resume, *ppo_flags])
         metrics = last_metrics(ckpt)
-        summary = evaluate(args, ckpt)
+        evaluated = eval_row(evaluate(args, ckpt), args) if r % args.eval_every == 0 or r == args.rounds else {}
         record(curve_file, {
-            "round": r, "version": metrics.get("version"), "eval_decoding": eval_decoding(args), "eval_success": summary["success_rate"], "eval_episodes": summary["episodes"], "eval_return": summary["mean_return"],
-            "eval_invalid": summary.get("invalid_action_rate"),
+            "round": r, "version": metrics.get("version"), **evaluated,
             "sampled_success": played["success_rate"], "sampled_invalid": played.get("invalid_action_rate"),
             **{k: metrics.get(k) for k in ("samples", "approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "dropped_stale")},
             "minutes": (time.time() - started) / 60,
@@ -151,15 +168,32 @@ def fisher_one_sided(wins_a: int, n_a: int, wins_b: int, n_b: int) -> float:
     return sum(math.comb(n_b, k) * math.comb(n_a, wins - k) for k in range(wins_b, min(wins, n_b) + 1)) / math.comb(n, wins)
 
 
+def paired_sign_test(won_a: set[int], won_b: set[int]) -> tuple[int, int, float]:
+    """Exact one-sided McNemar test that B wins more seeds than A, on the seeds where they differ.
+
+    Returns (seeds only B won, seeds only A won, P(B gains at least that many | each differing
+    seed equally likely to go either way)). It is the test that pairs: with keyed sampling both
+    policies draw the same noise on a seed, so seeds differ mostly where the policies do.
+    """
+    gained, lost = len(won_b - won_a), len(won_a - won_b)
+    n = gained + lost
+    return gained, lost, sum(math.comb(n, k) for k in range(gained, n + 1)) / 2 ** n
+
+
 def significance(rows: list[dict], eval_episodes: int) -> str:
-    """The last round against the start on the same eval seeds: is the rise more than eval noise?"""
-    if len(rows) < 2:
+    """The last evaluated round against the start on the same eval seeds: is the rise more than eval noise?"""
+    evaluated = [row for row in rows if row.get("eval_success") is not None]
+    if len(evaluated) < 2:
         return ""
-    start, last = rows[0], rows[-1]
+    start, last = evaluated[0], evaluated[-1]
     n_a, n_b = start.get("eval_episodes", eval_episodes), last.get("eval_episodes", eval_episodes)
     a, b = round(start["eval_success"] * n_a), round(last["eval_success"] * n_b)
-    return (f"eval wins: start {a}/{n_a}, round {last['round']} {b}/{n_b}; "
+    line = (f"eval wins: start {a}/{n_a}, round {last['round']} {b}/{n_b}; "
             f"one-sided Fisher exact p = {fisher_one_sided(a, n_a, b, n_b):.3f} (p < 0.05: a measurable rise)")
+    if "eval_won_seeds" in start and "eval_won_seeds" in last and n_a == n_b:
+        gained, lost, p = paired_sign_test(set(start["eval_won_seeds"]), set(last["eval_won_seeds"]))
+        line += f"\npaired by seed: {gained} seeds won only by round {last['round']}, {lost} only by the start; one-sided McNemar exact p = {p:.3f}"
+    return line
 
 
 def print_table(curve_file: Path, eval_episodes: int) -> None:

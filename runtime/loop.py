@@ -59,7 +59,12 @@ class _Slot:
     obs: Observation | None = None
     episode_id: str = ""
     episode_seed: int = 0
+    repeat: int = 0  # which play of its start this episode is (0 .. repeats - 1)
     step: int = 0
+
+    @property
+    def sample_key(self) -> tuple[int, int, int]:
+        return (self.episode_seed, self.repeat, self.step)
 
 
 class RolloutLoop:
@@ -111,10 +116,11 @@ class RolloutLoop:
         episode_index = self.episodes_started
         self.episodes_started += 1
         slot.episode_seed = self.config.seed + episode_index // self.config.repeats
+        slot.repeat = episode_index % self.config.repeats
         slot.episode_id = f"ep{episode_index:06d}"
         slot.step = 0
         frame, info = slot.env.reset(seed=slot.episode_seed)
-        slot.obs = observation_from(self.config.env_id, frame, info)
+        slot.obs = observation_from(self.config.env_id, frame, info, slot.sample_key)
 
     def start(self) -> None:
         for slot in self._slots:
@@ -210,7 +216,7 @@ class RolloutLoop:
             info=_scalar_info(info),
         )
         slot.step += 1
-        slot.obs = observation_from(self.config.env_id, frame, info)
+        slot.obs = observation_from(self.config.env_id, frame, info, slot.sample_key)
         return record
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from vlm_agent.agent.interface import Observation
 
 
-def observation_from(env_id: str, frame: np.ndarray, info: dict) -> Observation:
+def observation_from(env_id: str, frame: np.ndarray, info: dict, sample_key: tuple[int, ...] = ()) -> Observation:
     """Build an Observation from a vlm_agent environment's frame and info (see TextActionEnv)."""
     return Observation(
         env_id=env_id,
@@ -17,4 +17,5 @@ def observation_from(env_id: str, frame: np.ndarray, info: dict) -> Observation:
         task_text=info.get("task_text", ""),
         state=info.get("state", {}),
         history=tuple(info.get("history", ())),
+        sample_key=sample_key,
     )

@@ -58,6 +58,26 @@ def test_repeats_play_each_start_several_times_in_a_row():
         LoopConfig(env_id=NUMBERLINE, repeats=0)
 
 
+class KeyRecorder(ExpertAgent):
+    """The expert, noting the sample key of each observation it answers."""
+
+    def __init__(self):
+        super().__init__(seed=0)
+        self.keys = []
+
+    def act(self, observations):
+        self.keys.extend(obs.sample_key for obs in observations)
+        return super().act(observations)
+
+
+def test_each_decision_is_keyed_by_episode_seed_repeat_and_step():
+    agent = KeyRecorder()
+    _, records = run_loop(agent, episodes=5, num_envs=2, seed=100, repeats=2)
+    repeat_of = {f"ep{k:06d}": k % 2 for k in range(5)}
+    assert sorted(agent.keys) == sorted((r.episode_seed, repeat_of[r.episode_id], r.step) for r in records)
+    assert len(set(agent.keys)) == len(records)  # two plays of one start draw different noise
+
+
 def test_expert_steps_are_all_parsed_and_valid():
     _, records = run_loop(ExpertAgent(seed=0), episodes=5, num_envs=2)
     assert all(r.parse_status == "ok" and r.fallback == "" and not r.invalid for r in records)
