@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--finetune-args", default="--lr 1e-4 --lr-min 1e-6 --max-grad-norm 1.0 --epochs 2 --minibatch-size 16 --ent-coef 0",
                         help="PPO flags for finetune (the paper's lr/grad-norm are for a 7B LoRA; this model is 5M parameters).")
     args = parser.parse_args()
+    if args.eval_every < 1:
+        parser.error(f"--eval-every must be at least 1, got {args.eval_every}")
 
     ckpt, logs = args.out / "ckpt", args.out / "logs"
     curve_file = args.out / "curve.jsonl"
