@@ -5,8 +5,8 @@ with G standard Gumbel noise from a generator seeded by (policy seed, the row's 
 That is an exact sample of softmax(logits / T) (after top-p), and a key gets the same noise in any
 batch layout, run length or policy. Two policies played on the same eval seeds then draw on common
 random numbers: an episode's outcome differs between them where the policies differ, not where
-one global generator's luck did, so a per-seed paired test has power. Rows without a key draw
-from torch's global generator.
+one global generator's luck did, so a per-seed paired test has power. Rows with an empty key
+draw from torch's global generator.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def gumbel_noise(width: int, generator: torch.Generator | None) -> torch.Tensor:
 class KeyedGumbelSampler(LogitsProcessor):
     """The last logits processor of a greedy `generate`: turns its argmax into keyed sampling."""
 
-    def __init__(self, keys: Sequence[Sequence[int] | None], seed: int, prompt_len: int, temperature: float, top_p: float = 1.0):
+    def __init__(self, keys: Sequence[Sequence[int]], seed: int, prompt_len: int, temperature: float, top_p: float = 1.0):
         if temperature <= 0:
             raise ValueError(f"sampling needs a temperature above 0, got {temperature}")
         self.keys = list(keys)

@@ -127,8 +127,7 @@ class VLMPolicy:
         prompts = [build_prompt(obs, self.prompt_variant) for obs in observations]
         started = time.time()
         legal = [obs.legal_actions for obs in observations] if self.sampling.get("constrain_actions") else None
-        keys = [obs.sample_key or None for obs in observations]
-        rows = self.generate([obs.frame for obs in observations], prompts, legal, keys)
+        rows = self.generate([obs.frame for obs in observations], prompts, legal, [obs.sample_key for obs in observations])
         seconds = (time.time() - started) / max(1, len(observations))
         decisions = []
         for obs, prompt, (ids, logprobs, value) in zip(observations, prompts, rows):
@@ -156,12 +155,13 @@ class VLMPolicy:
         frames: Sequence[np.ndarray],
         prompts: Sequence[str],
         legal_actions: Sequence[Sequence[str]] | None = None,
-        sample_keys: Sequence[Sequence[int] | None] | None = None,
+        sample_keys: Sequence[Sequence[int]] | None = None,
     ) -> list[tuple[list[int], list[float], float]]:
         """Per row: generated ids (up to and including the end token), their log-probs, the value.
 
         With `legal_actions`, each row's action value is decoded only among its legal actions.
-        Sampling draws each row's noise from its `sample_keys` entry (see keyed_sampling).
+        Sampling draws each row's noise from its `sample_keys` entry (see keyed_sampling; empty or
+        absent: torch's global generator).
         """
         inputs = prompt_inputs(self.processor, frames, prompts)
         prompt_len = inputs["input_ids"].shape[1]
@@ -177,7 +177,7 @@ class VLMPolicy:
             constraint = LegalActionProcessor(self.token_strings, legal_actions, prompt_len, self.eos_ids)
             processors.append(constraint)
         if not greedy:
-            keys = sample_keys if sample_keys is not None else [None] * len(prompts)
+            keys = sample_keys if sample_keys is not None else [()] * len(prompts)
             processors.append(KeyedGumbelSampler(keys, self._generator_seed, prompt_len, self.sampling["temperature"], self.sampling["top_p"]))
         if processors:
             options["logits_processor"] = processors

@@ -29,19 +29,18 @@ from vlm_agent.runtime.observation import observation_from
 TEMPERATURE = 0.5
 
 
-def seconds_per_call(policy: VLMPolicy, inputs: dict, tokens: int, calls: int, keyed: bool) -> float:
+def seconds_of_call(policy: VLMPolicy, inputs: dict, tokens: int, call: int, keyed: bool) -> float:
     options = dict(max_new_tokens=tokens, min_new_tokens=tokens, pad_token_id=policy.pad_id, output_logits=True,
                    output_hidden_states=True, return_dict_in_generate=True)
     rows, prompt_len = inputs["input_ids"].shape
     started = time.perf_counter()
-    for call in range(calls):
-        if keyed:
-            sampler = KeyedGumbelSampler([(call, row, 0) for row in range(rows)], 0, prompt_len, TEMPERATURE)
-            policy.model.generate(**inputs, **options, do_sample=False, temperature=None, top_p=None, top_k=None,
-                                  logits_processor=LogitsProcessorList([sampler]))
-        else:
-            policy.model.generate(**inputs, **options, do_sample=True, temperature=TEMPERATURE, top_p=1.0, top_k=0)
-    return (time.perf_counter() - started) / calls
+    if keyed:
+        sampler = KeyedGumbelSampler([(call, row, 0) for row in range(rows)], 0, prompt_len, TEMPERATURE)
+        policy.model.generate(**inputs, **options, do_sample=False, temperature=None, top_p=None, top_k=None,
+                              logits_processor=LogitsProcessorList([sampler]))
+    else:
+        policy.model.generate(**inputs, **options, do_sample=True, temperature=TEMPERATURE, top_p=1.0, top_k=0)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -58,12 +57,12 @@ def main() -> None:
     obs = [observation_from(env_id, *env.reset(seed=k)) for k in range(args.num_envs)]
     inputs = prompt_inputs(policy.processor, [o.frame for o in obs], [build_prompt(o, policy.prompt_variant) for o in obs])
     with torch.no_grad():
-        seconds_per_call(policy, inputs, args.tokens, 1, keyed=True)  # warm-up
+        seconds_of_call(policy, inputs, args.tokens, -1, keyed=True)  # warm-up
         # Alternate so drift in the machine's speed hits both alike.
         baseline, keyed = [], []
-        for _ in range(args.calls):
-            baseline.append(seconds_per_call(policy, inputs, args.tokens, 1, keyed=False))
-            keyed.append(seconds_per_call(policy, inputs, args.tokens, 1, keyed=True))
+        for call in range(args.calls):
+            baseline.append(seconds_of_call(policy, inputs, args.tokens, call, keyed=False))
+            keyed.append(seconds_of_call(policy, inputs, args.tokens, call, keyed=True))
     base, ours = sum(baseline) / len(baseline), sum(keyed) / len(keyed)
     print(f"model {model}, {args.num_envs} rows x {args.tokens} tokens, {args.calls} calls each, torch threads {torch.get_num_threads()}")
     print(f"transformers multinomial sampling: {base:6.3f} s per call")
