@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Sequence
 
+from vlm_agent.envs.base import normalize_action  # the environments' own matching rule
+
 
 class ParseStatus(str, Enum):
     OK = "ok"
@@ -39,11 +41,6 @@ class ParseResult:
 ACTION_KEY = re.compile(r"""(["'])action\1\s*:\s*""", re.IGNORECASE)
 _BARE_VALUE_END = re.compile(r"[,}\]\n]")
 _DECODER = json.JSONDecoder()
-
-
-def normalize_action(text: str) -> str:
-    """Case and whitespace do not matter; everything else does ("cabinet 1" != "cabinet 10")."""
-    return " ".join(text.split()).casefold()
 
 
 def _read_value(answer: str, start: int) -> tuple[str, int, int] | None:

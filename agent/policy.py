@@ -78,14 +78,14 @@ class VLMPolicy:
 
     @classmethod
     def from_pretrained(cls, folder: Path, **kwargs) -> "VLMPolicy":
-        """Load a model folder or a checkpoint root (its LATEST version) with its value head."""
-        from vlm_agent.training.checkpoints import resolve_model_dir
+        """Load a model folder with its value head; the policy version defaults to the folder's name.
 
+        A checkpoint root (versions under LATEST) is the runtime's: runtime.checkpoints.load_policy.
+        """
         configure_torch_threads()
-        model_dir, version = resolve_model_dir(Path(folder))
-        model, processor = load_vlm(model_dir)
-        head, _ = ValueHead.load_or_new(model_dir, hidden_size(model))
-        return cls(model, processor, head, policy_version=kwargs.pop("policy_version", version), **kwargs)
+        model, processor = load_vlm(Path(folder))
+        head, _ = ValueHead.load_or_new(Path(folder), hidden_size(model))
+        return cls(model, processor, head, policy_version=kwargs.pop("policy_version", Path(folder).name), **kwargs)
 
     def save_pretrained(self, folder: Path) -> None:
         """A folder plain transformers can load, with the value head beside the weights."""

@@ -54,11 +54,19 @@ _TEMPLATES: dict[str, PromptTemplate] = {
         ),
         thoughts_hint="add up your cards, look at the dealer's card, then decide",
     ),
+    "vlm_agent/ALFWorld-v0": PromptTemplate(
+        rules=(
+            "You are a household robot in ALFWorld. The image shows the goal, the place in front of you "
+            "and what it holds, and what is in your hand. Complete the task with one admissible action per step."
+        ),
+        thoughts_hint="say where you are and what you hold, what the task still needs, then choose the next action",
+        show_state=True,
+    ),
 }
 
 
 def register_prompt(env_id: str, template: PromptTemplate) -> None:
-    """Add or replace the template of an environment (ALFWorld registers its own)."""
+    """Add or replace the template of an environment (for environments registered outside vlm_agent)."""
     _TEMPLATES[env_id] = template
 
 

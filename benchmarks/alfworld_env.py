@@ -27,10 +27,10 @@ from pathlib import Path
 
 import gymnasium as gym
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
-from vlm_agent.runtime.envs.alfworld.expert import apply_expert_fix
-from vlm_agent.runtime.envs.alfworld import grounding
-from vlm_agent.runtime.envs.alfworld.games import CACHE_ENV, GameEntry, current_game_json
+import vlm_agent.envs  # noqa: F401  (registers the environments)
+from vlm_agent.envs.alfworld.engine.expert import apply_expert_fix
+from vlm_agent.envs.alfworld.engine import grounding
+from vlm_agent.envs.alfworld.engine.games import CACHE_ENV, GameEntry, current_game_json
 
 TARGET_RESET_S, TARGET_STEP_S = 0.25, 0.050
 

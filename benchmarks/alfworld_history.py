@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.runtime.observation import observation_from
 

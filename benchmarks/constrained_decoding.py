@@ -20,8 +20,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported,
 import gymnasium as gym
 import torch
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
-from vlm_agent.agent.policy import VLMPolicy
+import vlm_agent.envs  # noqa: F401  (registers the environments)
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.agent_factory import default_model_dir
 from vlm_agent.runtime.observation import observation_from
 
@@ -47,8 +47,8 @@ def main() -> None:
     args = parser.parse_args()
 
     obs = observations(args.envs)
-    free = VLMPolicy.from_pretrained(args.model, greedy=True, max_new_tokens=args.max_new_tokens)
-    constrained = VLMPolicy.from_pretrained(args.model, greedy=True, max_new_tokens=args.max_new_tokens, constrain_actions=True)
+    free = load_policy(args.model, greedy=True, max_new_tokens=args.max_new_tokens)
+    constrained = load_policy(args.model, greedy=True, max_new_tokens=args.max_new_tokens, constrain_actions=True)
     constrained.act(obs[:1])  # builds the token table once, as a long run would
     seconds = {"free": [], "constrained": []}
     legal = {"free": 0, "constrained": 0}

@@ -19,9 +19,10 @@ import torch
 from rollout import default_model
 from transformers import LogitsProcessorList
 
-import vlm_agent.runtime.envs  # noqa: F401
+import vlm_agent.envs  # noqa: F401
 from vlm_agent.agent.keyed_sampling import KeyedGumbelSampler
 from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.agent.vlm_inputs import prompt_inputs
 from vlm_agent.runtime.observation import observation_from
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     args = parser.parse_args()
     model = args.model or default_model()
-    policy = VLMPolicy.from_pretrained(model)
+    policy = load_policy(model)
     env_id = "vlm_agent/NumberLine-v0"
     env = gym.make(env_id)
     obs = [observation_from(env_id, *env.reset(seed=k)) for k in range(args.num_envs)]

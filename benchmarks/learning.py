@@ -26,7 +26,7 @@ from pathlib import Path
 
 from vlm_agent.runtime.log_reader import iter_episodes
 
-CLI = [sys.executable, "-m", "vlm_agent.runtime.cli"]
+CLI = [sys.executable, "-m", "vlm_agent.cli.main"]
 EVAL_SEED = 100_000  # eval episodes are reset with 100000 + k; sampled rounds start at round_seed(round, starts)
 
 

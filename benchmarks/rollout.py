@@ -20,9 +20,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import gymnasium as gym
 import torch
 
-import vlm_agent.runtime.envs  # noqa: F401
+import vlm_agent.envs  # noqa: F401
 from vlm_agent.agent.policy import VLMPolicy
-from vlm_agent.runtime.envs import resolve_env_id
+from vlm_agent.runtime.checkpoints import load_policy
+from vlm_agent.envs import resolve_env_id
 from vlm_agent.runtime.observation import observation_from
 
 
@@ -32,7 +33,7 @@ def default_model() -> Path:
     shipped = default_model_dir()
     if (shipped / "config.json").exists():
         return shipped
-    from vlm_agent.agent.corpus import expert_texts
+    from vlm_agent.runtime.corpus import expert_texts
     from vlm_agent.agent.model_init import init_model
 
     return init_model(Path(tempfile.mkdtemp()) / "model", expert_texts(episodes=5))
@@ -73,7 +74,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     args = parser.parse_args()
     model = args.model or default_model()
-    policy = VLMPolicy.from_pretrained(model, temperature=0.2, max_new_tokens=args.max_new_tokens, seed=0)
+    policy = load_policy(model, temperature=0.2, max_new_tokens=args.max_new_tokens, seed=0)
     env_id = resolve_env_id(args.env)
     run(policy, env_id, args.num_envs, 1, batched=True)  # warm-up
     ours = run(policy, env_id, args.num_envs, args.steps, batched=True)

@@ -1,1 +1,1 @@
-"""Environments, the loop that connects agent and environments, episode logs, the CLI."""
+"""The loop that steps environments with one agent, step records, episode logs, statistics, checkpoint storage."""

@@ -36,7 +36,7 @@ def make_agent(
         from vlm_agent.agent.human import HumanAgent
 
         return HumanAgent(prompt_variant=prompt_variant)
-    from vlm_agent.agent.policy import VLMPolicy
+    from vlm_agent.runtime.checkpoints import load_policy
 
     model_dir = Path(model) if model is not None else default_model_dir()
-    return VLMPolicy.from_pretrained(model_dir, prompt_variant=prompt_variant, seed=seed, **(sampling or {}))
+    return load_policy(model_dir, prompt_variant=prompt_variant, seed=seed, **(sampling or {}))

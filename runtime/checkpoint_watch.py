@@ -11,7 +11,8 @@ from typing import Callable
 
 from vlm_agent.agent.model_loading import ModelLoadError
 from vlm_agent.agent.policy import VLMPolicy
-from vlm_agent.training.checkpoints import LATEST, CheckpointStore
+from vlm_agent.runtime.checkpoints import load_policy
+from vlm_agent.runtime.checkpoints import LATEST, CheckpointStore
 
 
 class CheckpointWatcher:
@@ -35,7 +36,7 @@ class CheckpointWatcher:
         if ref is None or ref.name == self.policy.policy_version or ref.name in self._failed:
             return
         try:
-            fresh = VLMPolicy.from_pretrained(ref.path)
+            fresh = load_policy(ref.path)
         except (ModelLoadError, OSError, ValueError) as error:
             self._report_once(ref.name, f"{ref.name}: not loaded ({error}); keeping {self.policy.policy_version}")
             return

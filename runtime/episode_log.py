@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from vlm_agent.runtime.atomic import write_atomic, write_json_atomic
+from vlm_agent.core.atomic import write_atomic, write_json_atomic
 from vlm_agent.runtime.log_schema import SCHEMA_VERSION, record_to_row, rows_to_table
 from vlm_agent.runtime.records import StepRecord
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlm_agent.runtime.atomic import is_partial
+from vlm_agent.core.atomic import is_partial
 from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
 from vlm_agent.runtime.log_schema import SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, row_to_record
 from vlm_agent.runtime.records import StepRecord

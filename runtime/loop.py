@@ -9,7 +9,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.interface import Agent, Decision, Observation
 from vlm_agent.agent.parsing import ParseStatus
 from vlm_agent.runtime.observation import observation_from

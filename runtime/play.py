@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vlm_agent.runtime.atomic import write_json_atomic
+from vlm_agent.core.atomic import write_json_atomic
 from vlm_agent.runtime.episode_log import EpisodeWriter, new_run_id
 from vlm_agent.runtime.loop import LoopConfig, RolloutLoop
 from vlm_agent.runtime.records import RecordBus

@@ -10,7 +10,7 @@ from transformers import LogitsProcessorList
 from tiny_models import build_tiny
 from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, allowed_ids
 from vlm_agent.agent.parsing import parse_action
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.tokenizer_training import train_tokenizer
 from vlm_agent.agent.vlm_inputs import prompt_inputs
 from vlm_agent.runtime.agent_factory import default_model_dir
@@ -98,7 +98,7 @@ def test_the_processor_masks_only_rows_inside_a_value():
 
 
 def test_sampling_from_a_random_model_inside_the_value_yields_legal_actions(tmp_path):
-    policy = VLMPolicy.from_pretrained(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0)
+    policy = load_policy(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0)
     vocab = TokenStrings(policy.tokenizer)
     frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
     inputs = prompt_inputs(policy.processor, [frame] * 6, ["Where next?"] * 6)
@@ -118,14 +118,14 @@ def test_sampling_from_a_random_model_inside_the_value_yields_legal_actions(tmp_
 
 @pytest.fixture(scope="module")
 def default_policy():
-    return VLMPolicy.from_pretrained(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
+    return load_policy(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
 
 
 def restricted_observations(n=4):
     """NumberLine starts where only one of the two moves is legal, so the constraint must often override the model."""
     import gymnasium as gym
 
-    import vlm_agent.runtime.envs  # noqa: F401
+    import vlm_agent.envs  # noqa: F401
     from vlm_agent.runtime.observation import observation_from
 
     env = gym.make("vlm_agent/NumberLine-v0")
@@ -168,7 +168,7 @@ def test_ppo_on_constrained_logs_starts_at_ratio_one_only_when_scored_constraine
     from vlm_agent.training.ppo_data import build_ppo_samples
     from vlm_agent.training.ppo_update import ppo_update
 
-    policy = VLMPolicy.from_pretrained(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
+    policy = load_policy(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
     observations = restricted_observations()
     write_logs(policy, tmp_path / "logs" / "run", str(default_model_dir()), len(observations), observations=observations)
     samples, _ = build_ppo_samples(read_logs([tmp_path / "logs"], warn=print))

@@ -9,10 +9,10 @@ from textworld.envs import PddlEnv
 
 from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
 from alfworld.agents.expert.handcoded_expert import BasePolicy
-from vlm_agent.runtime.envs.alfworld import grounding
-from vlm_agent.runtime.envs.alfworld.engine import make_engine
-from vlm_agent.runtime.envs.alfworld.expert import ExpertPlan, apply_expert_fix
-from vlm_agent.runtime.envs.alfworld.games import current_game_json, read_game
+from vlm_agent.envs.alfworld.engine import grounding
+from vlm_agent.envs.alfworld.engine.engine import make_engine
+from vlm_agent.envs.alfworld.engine.expert import ExpertPlan, apply_expert_fix
+from vlm_agent.envs.alfworld.engine.games import current_game_json, read_game
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "alfworld" / "json_2.1.1" / "valid_seen"
 # A pick-two game: the expert bug shows on these.

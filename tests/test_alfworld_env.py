@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import build_prompt
-from vlm_agent.runtime.cli import app
-from vlm_agent.runtime.envs.alfworld import grounding, prefetch
-from vlm_agent.runtime.envs.alfworld.games import TASK_TYPES, find_games, read_game
+from vlm_agent.cli.main import app
+from vlm_agent.envs.alfworld.engine import grounding, prefetch
+from vlm_agent.envs.alfworld.engine.games import TASK_TYPES, find_games, read_game
 from vlm_agent.runtime.observation import observation_from
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "alfworld"

@@ -8,10 +8,10 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
-import vlm_agent.runtime.envs.alfworld.games as games
-import vlm_agent.runtime.envs.alfworld.generate as generate
-from vlm_agent.runtime.envs.alfworld.games import TASK_TYPES
+import vlm_agent.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs.alfworld.engine.games as games
+import vlm_agent.envs.alfworld.generation.generate as generate
+from vlm_agent.envs.alfworld.engine.games import TASK_TYPES
 
 REAL_GAMES = Path(__file__).resolve().parents[1].parent / "shared" / "alfworld" / "json_2.1.1" / "valid_seen"
 PER_SPLIT = 2  # the task types rotate across splits, so 2 a split already cover all 6

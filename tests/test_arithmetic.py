@@ -3,7 +3,7 @@ from fractions import Fraction
 
 import pytest
 
-from vlm_agent.runtime.envs.arithmetic import evaluate, format_formula, is_solvable, solutions
+from vlm_agent.envs.arithmetic import evaluate, format_formula, is_solvable, solutions
 
 
 def tokens(text):

@@ -2,7 +2,7 @@
 import gymnasium as gym
 from gymnasium.envs.toy_text.blackjack import BlackjackEnv as GymBlackjack
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs  # noqa: F401  (registers the environments)
 
 BJ = "vlm_agent/Blackjack-v0"
 

@@ -5,10 +5,10 @@ import gymnasium as gym
 import pytest
 from gymnasium.envs.toy_text.blackjack import BlackjackEnv as GymBlackjack
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent, expert_for
 from vlm_agent.agent.experts.blackjack import CARD_PROBS, best_play, dealer_finals, first_card, optimal_outcome
-from vlm_agent.runtime.envs.cards import Card
+from vlm_agent.envs.cards import Card
 from vlm_agent.runtime.observation import observation_from
 
 NL, EZ, P24, BJ = (f"vlm_agent/{name}-v0" for name in ("NumberLine", "EZPoints", "Points24", "Blackjack"))

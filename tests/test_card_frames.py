@@ -3,9 +3,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
-from vlm_agent.runtime.envs.cards import SUITS, Card
-from vlm_agent.runtime.envs.cards_render import CARD_BACK, FELT, RED, draw_card_row, new_frame, to_array
+import vlm_agent.envs  # noqa: F401  (registers the environments)
+from vlm_agent.envs.cards import SUITS, Card
+from vlm_agent.envs.cards_render import CARD_BACK, FELT, RED, draw_card_row, new_frame, to_array
 
 GAMES = {
     "vlm_agent/NumberLine-v0": ["+", "-", "+"],

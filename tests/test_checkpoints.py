@@ -1,7 +1,7 @@
 """Checkpoint store: versions numbered in order, LATEST switched only after a complete save."""
 import pytest
 
-from vlm_agent.training.checkpoints import CheckpointStore, resolve_model_dir
+from vlm_agent.runtime.checkpoints import CheckpointStore, resolve_model_dir
 
 
 def save_text(content):

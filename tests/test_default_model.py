@@ -4,8 +4,8 @@ from __future__ import annotations
 import gymnasium as gym
 from transformers import AutoModelForImageTextToText
 
-import vlm_agent.runtime.envs  # noqa: F401
-from vlm_agent.agent.policy import VLMPolicy
+import vlm_agent.envs  # noqa: F401
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.agent_factory import default_model_dir
 from vlm_agent.runtime.observation import observation_from
 
@@ -25,7 +25,7 @@ def test_plain_transformers_loads_it():
 
 
 def test_its_greedy_answers_parse_as_legal_actions_on_every_card_game():
-    policy = VLMPolicy.from_pretrained(default_model_dir(), greedy=True, max_new_tokens=96)
+    policy = load_policy(default_model_dir(), greedy=True, max_new_tokens=96)
     assert policy.policy_version.startswith("default")
     for env_id in ("vlm_agent/NumberLine-v0", "vlm_agent/EZPoints-v0", "vlm_agent/Points24-v0", "vlm_agent/Blackjack-v0"):
         env = gym.make(env_id)

@@ -15,18 +15,19 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import vlm_agent.runtime.envs  # noqa: F401
+import vlm_agent.envs  # noqa: F401
 from tiny_models import build_tiny
 from vlm_agent.agent.interface import Decision
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.agent.token_masks import generated_offsets, masks_from_offsets, text_offsets
-from vlm_agent.runtime.cli import app
+from vlm_agent.cli.main import app
 from vlm_agent.runtime.episode_log import EpisodeWriter
 from vlm_agent.runtime.observation import observation_from
 from vlm_agent.runtime.records import StepRecord
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.finetune import PPOTrainer, finetune_once, read_logs
 from vlm_agent.training.ppo_config import PPOConfig
 from vlm_agent.training.ppo_math import step_logprob
@@ -44,7 +45,7 @@ def model_dir(tmp_path_factory):
 def sampled_logs(model_dir, tmp_path_factory):
     """One-step episodes whose answers the tiny policy sampled itself (temperature 1), rewards +1/-1."""
     logs = tmp_path_factory.mktemp("logs")
-    policy = VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=8, seed=3)
+    policy = load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=3)
     write_logs(policy, logs / "sampled", str(model_dir), episodes=6)
     return logs
 
@@ -140,7 +141,7 @@ def test_finetune_raises_the_probability_of_the_rewarded_action(model_dir, tmp_p
     ref, metrics = finetune_once(trainer, [tmp_path / "logs"], warn=print)
     after = {a: action_logprob(trainer.policy, a) for a in "+-"}
     assert after["+"] > before["+"] + 0.05 and after["-"] < before["-"] - 0.05, (before, after)
-    published = VLMPolicy.from_pretrained(ref.path)  # plain transformers folder, LoRA merged
+    published = load_policy(ref.path)  # plain transformers folder, LoRA merged
     assert action_logprob(published, "+") == pytest.approx(after["+"], abs=1e-3)
     if lora_r:
         assert (ref.path / "lora_adapter" / "adapter_config.json").exists()
@@ -197,7 +198,7 @@ def test_cli_finetune_errors_are_one_line(model_dir, tmp_path):
 def test_sigkilled_watch_resumes_from_the_last_published_version(model_dir, sampled_logs, tmp_path):
     logs, out = tmp_path / "logs", tmp_path / "out"
     shutil.copytree(sampled_logs, logs)
-    command = [sys.executable, "-m", "vlm_agent.runtime.cli", "finetune", str(logs), "--model", str(model_dir), "--out", str(out),
+    command = [sys.executable, "-m", "vlm_agent.cli.main", "finetune", str(logs), "--model", str(model_dir), "--out", str(out),
                "--watch", "--every", "1", "--poll-seconds", "0.1", "--max-version-lag", "9", "--epochs", "1"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:

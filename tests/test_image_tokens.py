@@ -6,12 +6,12 @@ import pytest
 
 from tiny_models import build_tiny
 from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 
 
 @pytest.mark.parametrize("arch", ["idefics3", "llava", "paligemma"])
 def test_image_path_is_the_vision_tower_and_connector(arch, tmp_path):
-    policy = VLMPolicy.from_pretrained(build_tiny(arch, tmp_path / "model"))
+    policy = load_policy(build_tiny(arch, tmp_path / "model"))
     frames = [np.zeros((300, 300, 3), np.uint8), np.full((300, 300, 3), 200, np.uint8)]
     tokens = image_tokens(policy, frames)
     assert tokens.shape[0] == 2 and not np.allclose(tokens[0].detach().numpy(), tokens[1].detach().numpy())

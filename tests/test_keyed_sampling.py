@@ -7,10 +7,10 @@ import gymnasium as gym
 import pytest
 import torch
 
-import vlm_agent.runtime.envs  # noqa: F401
+import vlm_agent.envs  # noqa: F401
 from tiny_models import build_tiny
 from vlm_agent.agent.keyed_sampling import KeyedGumbelSampler
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.observation import observation_from
 
 LOGITS = torch.tensor([2.0, 1.0, 0.0, -1.0, -30.0])
@@ -61,7 +61,7 @@ def test_zero_temperature_is_refused():
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory):
     model_dir = build_tiny("idefics3", tmp_path_factory.mktemp("idefics3"))
-    return VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=10, seed=5)
+    return load_policy(model_dir, temperature=1.0, max_new_tokens=10, seed=5)
 
 
 def numberline_observations(n: int):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from vlm_agent.runtime.cli import app
+from vlm_agent.cli.main import app
 
 runner = CliRunner()
 

@@ -2,7 +2,7 @@
 import gymnasium as gym
 import pytest
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
+import vlm_agent.envs  # noqa: F401  (registers the environments)
 
 
 def make(seed=0, **kwargs):

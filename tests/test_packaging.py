@@ -3,7 +3,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPED = {"agent": "vlm_agent.agent", "runtime": "vlm_agent.runtime", "tui": "vlm_agent.tui", "training": "vlm_agent.training"}
+MAPPED = {folder: package for package, folder in
+          tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()}
 
 
 def test_every_folder_with_an_init_is_a_listed_package():
@@ -19,4 +20,4 @@ def test_every_folder_with_an_init_is_a_listed_package():
 
 def test_console_script_points_at_the_cli():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["vlm-agent"] == "vlm_agent.runtime.cli:main"
+    assert scripts["vlm-agent"] == "vlm_agent.cli.main:main"

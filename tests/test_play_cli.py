@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from vlm_agent.runtime.cli import app
+from vlm_agent.cli.main import app
 from vlm_agent.runtime.log_reader import find_episode_files, read_episode
 
 runner = CliRunner()
@@ -48,7 +48,7 @@ def test_bad_flags_are_one_line_errors_with_nonzero_exit(tmp_path):
 
 
 def test_sigkill_leaves_every_finished_episode_readable(tmp_path):
-    command = [sys.executable, "-m", "vlm_agent.runtime.cli", "play", "numberline", "--agent", "expert",
+    command = [sys.executable, "-m", "vlm_agent.cli.main", "play", "numberline", "--agent", "expert",
                "--episodes", "100000", "--headless", "--log-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -2,9 +2,9 @@
 import gymnasium as gym
 import pytest
 
-import vlm_agent.runtime.envs  # noqa: F401  (registers the environments)
-from vlm_agent.runtime.envs.arithmetic import is_solvable
-from vlm_agent.runtime.envs.cards import Card
+import vlm_agent.envs  # noqa: F401  (registers the environments)
+from vlm_agent.envs.arithmetic import is_solvable
+from vlm_agent.envs.cards import Card
 
 EZ, P24 = "vlm_agent/EZPoints-v0", "vlm_agent/Points24-v0"
 

@@ -5,11 +5,11 @@ import gymnasium as gym
 import pytest
 import torch
 
-import vlm_agent.runtime.envs  # noqa: F401
+import vlm_agent.envs  # noqa: F401
 from tiny_models import ARCHITECTURES, build_tiny
 from vlm_agent.agent.model_loading import ModelLoadError, load_vlm
 from vlm_agent.agent.parsing import parse_action
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.token_masks import generated_offsets, masks_from_offsets, text_offsets
 from vlm_agent.agent.tokenizer_training import train_tokenizer
 from vlm_agent.runtime.observation import observation_from
@@ -33,7 +33,7 @@ def observations(env_id="vlm_agent/EZPoints-v0", n=3):
 
 
 def test_act_logprobs_match_evaluate_with_left_padding(model_dir):
-    policy = VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=12, seed=1)
+    policy = load_policy(model_dir, temperature=1.0, max_new_tokens=12, seed=1)
     obs = observations("vlm_agent/EZPoints-v0", 2) + observations("vlm_agent/NumberLine-v0", 2)  # prompts of different lengths
     decisions = policy.act(obs)
     evaluation = policy.evaluate([o.frame for o in obs], [d.prompt for d in decisions], [d.token_ids for d in decisions])
@@ -47,7 +47,7 @@ def test_act_logprobs_match_evaluate_with_left_padding(model_dir):
 
 
 def test_action_mask_covers_exactly_the_action_value_tokens(model_dir):
-    policy = VLMPolicy.from_pretrained(model_dir)
+    policy = load_policy(model_dir)
     ids, _ = text_offsets(policy.tokenizer, ANSWER)
     text, offsets = generated_offsets(policy.tokenizer, ids + [min(policy.eos_ids)])
     assert text == ANSWER
@@ -78,7 +78,7 @@ def test_two_tokenizers_mask_the_same_characters():
 
 
 def test_streaming_hook_sees_the_answer_grow(model_dir):
-    policy = VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=8, seed=3)
+    policy = load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=3)
     seen: list[list[str]] = []
     policy.stream_callback = seen.append
     obs = observations(n=2)
@@ -90,19 +90,19 @@ def test_streaming_hook_sees_the_answer_grow(model_dir):
 
 def test_sampling_is_seeded_and_greedy_is_deterministic(model_dir):
     obs = observations(n=2)
-    first = [d.token_ids for d in VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=8, seed=5).act(obs)]
-    second = [d.token_ids for d in VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=8, seed=5).act(obs)]
+    first = [d.token_ids for d in load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=5).act(obs)]
+    second = [d.token_ids for d in load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=5).act(obs)]
     assert first == second
-    greedy = VLMPolicy.from_pretrained(model_dir, greedy=True, max_new_tokens=8)
+    greedy = load_policy(model_dir, greedy=True, max_new_tokens=8)
     assert [d.token_ids for d in greedy.act(obs)] == [d.token_ids for d in greedy.act(obs)]
 
 
 def test_save_and_reload_keeps_weights_and_value_head(model_dir, tmp_path):
-    policy = VLMPolicy.from_pretrained(model_dir, greedy=True, max_new_tokens=6)
+    policy = load_policy(model_dir, greedy=True, max_new_tokens=6)
     with torch.no_grad():
         policy.value_head.mlp[-1].bias.fill_(3.5)
     policy.save_pretrained(tmp_path / "copy")
-    again = VLMPolicy.from_pretrained(tmp_path / "copy", greedy=True, max_new_tokens=6)
+    again = load_policy(tmp_path / "copy", greedy=True, max_new_tokens=6)
     obs = observations(n=1)
     a, b = policy.act(obs)[0], again.act(obs)[0]
     assert a.token_ids == b.token_ids and abs(a.value - b.value) < 1e-5

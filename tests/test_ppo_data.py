@@ -4,7 +4,7 @@ import json
 import pytest
 
 from vlm_agent.runtime.log_reader import Episode
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.ppo_data import Lineage, PPOSample, episode_start, group_relative_advantages
 
 

@@ -8,12 +8,12 @@ import torch
 from typer.testing import CliRunner
 
 from tiny_models import build_tiny
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.checkpoint_watch import CheckpointWatcher
-from vlm_agent.runtime.cli import app
+from vlm_agent.cli.main import app
 from vlm_agent.runtime.loop import LoopConfig, RolloutLoop
 from vlm_agent.runtime.records import RecordBus
-from vlm_agent.training.checkpoints import LATEST, CheckpointStore
+from vlm_agent.runtime.checkpoints import LATEST, CheckpointStore
 
 runner = CliRunner()
 
@@ -25,7 +25,7 @@ def model_dir(tmp_path_factory):
 
 def publish_copy(root, model_dir, shift: float = 0.0):
     """Publish the tiny model as a new version, its lm_head shifted by `shift` (a visibly different policy)."""
-    policy = VLMPolicy.from_pretrained(model_dir)
+    policy = load_policy(model_dir)
     with torch.no_grad():
         policy.model.lm_head.weight.add_(shift)
     return CheckpointStore(root).publish(policy.save_pretrained, {"kind": "test"})
@@ -34,7 +34,7 @@ def publish_copy(root, model_dir, shift: float = 0.0):
 def test_play_loads_the_newest_version_between_episodes_and_logs_it(model_dir, tmp_path):
     root = tmp_path / "ckpt"
     publish_copy(root, model_dir)
-    policy = VLMPolicy.from_pretrained(root, max_new_tokens=3)
+    policy = load_policy(root, max_new_tokens=3)
     events = []
     watcher = CheckpointWatcher(policy, root, events.append)
     records = []
@@ -51,14 +51,14 @@ def test_play_loads_the_newest_version_between_episodes_and_logs_it(model_dir, t
     versions = {r.episode_id: {x.policy_version for x in records if x.episode_id == r.episode_id} for r in records}
     assert versions == {"ep000000": {"v000001"}, "ep000001": {"v000002"}}
     assert events == ["loaded v000002"]
-    expected = VLMPolicy.from_pretrained(root).model.lm_head.weight
+    expected = load_policy(root).model.lm_head.weight
     assert torch.equal(policy.model.lm_head.weight, expected)
 
 
 def test_a_half_written_or_broken_version_is_never_loaded(model_dir, tmp_path):
     root = tmp_path / "ckpt"
     publish_copy(root, model_dir)
-    policy = VLMPolicy.from_pretrained(root)
+    policy = load_policy(root)
     model = policy.model
     events = []
     watcher = CheckpointWatcher(policy, root, events.append)

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tiny_models import build_tiny
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.runtime.play import PlaySession
 from vlm_agent.runtime.loop import LoopConfig
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.sft import SFTConfig, answer_loss, run_sft
 from vlm_agent.training.sft_data import load_sft_data
 
@@ -28,7 +28,7 @@ def setup(tmp_path_factory):
 
 
 def weights(folder):
-    policy = VLMPolicy.from_pretrained(folder)
+    policy = load_policy(folder)
     return torch.cat([p.detach().flatten() for p in policy.parameters()])
 
 
@@ -43,10 +43,10 @@ def test_expert_steps_become_examples_split_by_episode(setup):
 def test_loss_falls_on_the_answers(setup, tmp_path):
     model, logs = setup
     data = load_sft_data([logs], held_out_fraction=0.0)
-    policy = VLMPolicy.from_pretrained(model)
+    policy = load_policy(model)
     before = float(answer_loss(policy, data.train[:8]))
     run_sft(data, model, tmp_path / "out", SFTConfig(steps=12, batch_size=8, lr=3e-3, warmup_steps=2, save_every=100, eval_every=100))
-    after = float(answer_loss(VLMPolicy.from_pretrained(tmp_path / "out"), data.train[:8]))
+    after = float(answer_loss(load_policy(tmp_path / "out"), data.train[:8]))
     assert after < before - 0.5
 
 
@@ -103,7 +103,7 @@ def test_freeze_vision_trains_the_language_model_only(setup, tmp_path):
     model, logs = setup
     data = load_sft_data([logs], held_out_fraction=0.0, captions=True)
     run_sft(data, model, tmp_path / "out", SFTConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, save_every=100, eval_every=100, freeze_vision=True))
-    before, after = VLMPolicy.from_pretrained(model).model, VLMPolicy.from_pretrained(tmp_path / "out").model
+    before, after = load_policy(model).model, load_policy(tmp_path / "out").model
     changed = {name for (name, p), q in zip(before.named_parameters(), after.parameters()) if not torch.equal(p, q)}
     assert changed and not any("vision" in name or "connector" in name for name in changed)
     assert any("text_model" in name or "language_model" in name for name in changed)

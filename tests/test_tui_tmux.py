@@ -49,7 +49,7 @@ IDLE_IMPORT_SECONDS = 0.8  # the imports below on a quiet 2-core machine
 def import_seconds() -> float:
     """How long this machine takes right now to start Python and import what `play` needs."""
     started = time.monotonic()
-    code = "import vlm_agent.runtime.cli, vlm_agent.runtime.play, vlm_agent.tui.play_app, vlm_agent.agent.experts"
+    code = "import vlm_agent.cli.main, vlm_agent.runtime.play, vlm_agent.tui.play_app, vlm_agent.agent.experts"
     subprocess.run([sys.executable, "-c", code], check=True)
     return time.monotonic() - started
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from test_finetune import model_dir, write_logs  # noqa: F401  (model_dir: the tiny model fixture)
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.finetune import PPOTrainer, read_logs
 from vlm_agent.training.ppo_config import PPOConfig
@@ -17,7 +17,7 @@ from vlm_agent.training.value_warmup import discounted_returns, warm_up_value_he
 def big_return_episodes(model_dir, tmp_path_factory):
     """Eight one-step episodes the policy sampled, paid +10 (a won card game): far from a fresh head's ~0."""
     logs = tmp_path_factory.mktemp("logs")
-    write_logs(VLMPolicy.from_pretrained(model_dir, temperature=1.0, max_new_tokens=8, seed=5), logs / "run", str(model_dir), episodes=8)
+    write_logs(load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=5), logs / "run", str(model_dir), episodes=8)
     episodes = read_logs([logs], warn=print)
     for e in episodes:
         column = e.table.schema.get_field_index("reward")
@@ -31,7 +31,7 @@ def test_discounted_returns_by_hand():
 
 
 def test_warm_up_fits_the_head_and_replaces_only_the_logged_values(model_dir, big_return_episodes):
-    policy = VLMPolicy.from_pretrained(model_dir)
+    policy = load_policy(model_dir)
     refit, metrics = warm_up_value_head(policy, big_return_episodes, gamma=0.9, epochs=200, lr=1e-2)
     assert metrics["value_warmup_steps"] == 8
     assert metrics["value_warmup_loss_before"] > 40  # the fresh head predicts about 0 for a return of 10
@@ -43,7 +43,7 @@ def test_warm_up_fits_the_head_and_replaces_only_the_logged_values(model_dir, bi
 
 
 def test_prompt_features_are_what_the_value_head_reads_when_acting(model_dir, big_return_episodes):
-    policy = VLMPolicy.from_pretrained(model_dir)
+    policy = load_policy(model_dir)
     row = big_return_episodes[0].table.to_pylist()[0]
     frame = decode_png(row["frame_png"])
     with torch.no_grad():

@@ -9,10 +9,10 @@ import torch
 
 from tiny_models import build_tiny
 from vlm_agent.agent.experts import ExpertAgent
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.loop import LoopConfig
 from vlm_agent.runtime.play import PlaySession
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.sft_data import load_sft_data
 from vlm_agent.training.vision_pretrain import IGNORE, VisionPretrainConfig, caption_targets, run_vision_pretrain
 
@@ -30,7 +30,7 @@ def logs(tmp_path_factory):
 
 def split_weights(folder):
     """(vision tower + connector, language model) of a saved model, each flattened."""
-    model = VLMPolicy.from_pretrained(folder).model
+    model = load_policy(folder).model
     vision, language = [], []
     for name, p in model.named_parameters():
         (vision if ("vision" in name or "connector" in name or "projector" in name) else language).append(p.detach().flatten())
@@ -50,7 +50,7 @@ def test_only_the_image_path_learns_and_the_caption_loss_falls(arch, logs, tmp_p
     vision_after, language_after = split_weights(tmp_path / "out")
     assert torch.equal(language_before, language_after)
     assert not torch.equal(vision_before, vision_after)
-    VLMPolicy.from_pretrained(tmp_path / "out").act  # the published version is a normal model folder
+    load_policy(tmp_path / "out").act  # the published version is a normal model folder
 
 
 def test_ctrl_c_publishes_and_resume_matches_an_uninterrupted_run(logs, tmp_path):
@@ -70,7 +70,7 @@ def test_ctrl_c_publishes_and_resume_matches_an_uninterrupted_run(logs, tmp_path
 
 
 def test_targets_are_the_caption_tokens_then_end_of_answer_cut_to_length(tmp_path):
-    policy = VLMPolicy.from_pretrained(build_tiny("idefics3", tmp_path / "model"))
+    policy = load_policy(build_tiny("idefics3", tmp_path / "model"))
     targets = caption_targets(policy, ["Target: 3. Current: 1.", "x" * 200], positions=12)
     ids = policy.tokenizer("Target: 3. Current: 1.", add_special_tokens=False)["input_ids"]
     row = targets[0][targets[0] != IGNORE].tolist()

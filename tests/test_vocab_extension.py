@@ -8,10 +8,10 @@ import torch
 from conftest import SHARED
 from typer.testing import CliRunner
 
-from vlm_agent.agent.corpus import expert_texts
-from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.corpus import expert_texts
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.vocab_extension import add_words, new_words
-from vlm_agent.runtime.cli import app
+from vlm_agent.cli.main import app
 
 runner = CliRunner()
 ALFWORLD_TEXT = "You arrive at cabinet 3. On the cabinet 3, you see a mug 1. Admissible actions: go to countertop 1, take mug 1 from cabinet 3"
@@ -33,7 +33,7 @@ def card_model(tmp_path_factory):
 
 @pytest.fixture()
 def policy(card_model):
-    return VLMPolicy.from_pretrained(card_model)
+    return load_policy(card_model)
 
 
 def test_chosen_words_save_tokens_and_never_occur_in_kept_text(policy, card_texts):
@@ -83,8 +83,8 @@ def test_command_extends_from_alfworld_logs_and_refuses_an_existing_model(card_m
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "vlm_agent_checkpoint.json").read_text())
-    extended = VLMPolicy.from_pretrained(out)
-    old_size = len(VLMPolicy.from_pretrained(card_model).tokenizer)
+    extended = load_policy(out)
+    old_size = len(load_policy(card_model).tokenizer)
     assert extended.policy_version == "ext" and len(extended.tokenizer) == old_size + len(meta["added_words"]) > old_size
     assert " cabinet" in meta["added_words"]
     again = runner.invoke(app, args)

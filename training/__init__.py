@@ -1,1 +1,1 @@
-"""Supervised fine-tuning and PPO from episode logs; checkpoints."""
+"""Supervised fine-tuning, vision pretraining and PPO from episode logs, publishing into checkpoint storage."""

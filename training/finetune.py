@@ -14,11 +14,11 @@ from typing import Callable, Iterable
 import torch
 
 from vlm_agent.agent.model_loading import load_vlm
-from vlm_agent.agent.policy import VLMPolicy
-from vlm_agent.runtime.atomic import is_partial
+from vlm_agent.runtime.checkpoints import load_policy
+from vlm_agent.core.atomic import is_partial
 from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode, LogFormatError, read_episode
-from vlm_agent.training.checkpoints import CheckpointRef, CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore
 from vlm_agent.training.lora import ADAPTER_DIR, add_lora, is_lora, load_lora, save_policy
 from vlm_agent.training.metrics_log import MetricsLog
 from vlm_agent.training.ppo_config import PPOConfig
@@ -82,7 +82,7 @@ class PPOTrainer:
             raise ValueError(f"{out}: already holds checkpoints (latest {latest.name}); pass --resume to continue them or choose a new --out")
         if latest is None:
             latest = self._publish_start(start_model)
-        self.policy = VLMPolicy.from_pretrained(latest.path, **(sampling or {}))
+        self.policy = load_policy(latest.path, **(sampling or {}))
         counters = load_trainer_state_counters(latest)
         if counters and counters.get("lora_r", 0) != config.lora_r:
             raise ValueError(f"{out}: was trained with --lora-r {counters.get('lora_r', 0)}; resume with the same rank")
@@ -102,7 +102,7 @@ class PPOTrainer:
     def _publish_start(self, start_model: Path | None) -> CheckpointRef:
         if start_model is None:
             raise ValueError("--model is needed to start a new checkpoint root")
-        start = VLMPolicy.from_pretrained(start_model)
+        start = load_policy(start_model)
         meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version}
         return self.store.publish(start.save_pretrained, meta)
 

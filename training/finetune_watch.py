@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from vlm_agent.training.checkpoints import CheckpointRef
+from vlm_agent.runtime.checkpoints import CheckpointRef
 from vlm_agent.training.finetune import PPOTrainer, count_episode_files, read_logs
 
 

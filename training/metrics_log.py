@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from vlm_agent.training.finite_json import finite_or_none
+from vlm_agent.core.finite_json import finite_or_none
 
 # TensorBoard tags, grouped as CleanRL groups them.
 TAGS = {

@@ -11,7 +11,7 @@ from typing import Callable
 
 from vlm_agent.runtime.loop import LoopConfig
 from vlm_agent.runtime.play import PlaySession
-from vlm_agent.training.checkpoints import CheckpointRef
+from vlm_agent.runtime.checkpoints import CheckpointRef
 from vlm_agent.training.finetune import PPOTrainer, read_logs
 
 

@@ -14,7 +14,7 @@ import torch
 from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode
 from vlm_agent.runtime.log_schema import decode_png
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.ppo_math import compute_gae, step_logprob
 from vlm_agent.training.sft_data import TEACHER_KINDS, SFTExample
 

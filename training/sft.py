@@ -11,9 +11,10 @@ import torch
 
 from vlm_agent.agent.image_tokens import image_path_parameters
 from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.sft_data import SFTData, SFTExample
 from vlm_agent.training.trainer_state import load_trainer_state, save_trainer_state
 
@@ -128,7 +129,7 @@ def run_sft(
     store = CheckpointStore(out)
     store.clean_partial()
     latest = store.latest() if resume else None
-    policy = VLMPolicy.from_pretrained(latest.path if latest else start_model)
+    policy = load_policy(latest.path if latest else start_model)
     policy.train(True)
     if config.freeze_vision:
         for p in image_path_parameters(policy, decode_png(data.train[0].frame_png)):

@@ -18,10 +18,11 @@ import torch
 from torch import nn
 
 from vlm_agent.agent.policy import VLMPolicy
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
-from vlm_agent.training.checkpoints import CheckpointStore
+from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.sft import StopFlag, cosine_with_warmup, optimizer_step
 from vlm_agent.training.sft_data import SFTData, SFTExample
 from vlm_agent.training.trainer_state import load_trainer_state, save_trainer_state
@@ -119,7 +120,7 @@ def run_vision_pretrain(
     store = CheckpointStore(out)
     store.clean_partial()
     latest = store.latest() if resume else None
-    policy = VLMPolicy.from_pretrained(latest.path if latest else start_model)
+    policy = load_policy(latest.path if latest else start_model)
     policy.train(True)
     feature_size = image_tokens(policy, [decode_png(train[0].frame_png)]).shape[1]
     with torch.random.fork_rng():

@@ -5,7 +5,7 @@ import random
 from functools import partial
 
 from vlm_agent.agent.interface import Observation
-from vlm_agent.runtime.envs.arithmetic import format_formula, solutions
+from vlm_agent.envs.arithmetic import format_formula, solutions
 
 
 def _read_cards(cards: list[dict]) -> str:

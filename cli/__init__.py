@@ -1,0 +1,1 @@
+"""The `vlm-agent` command line: typer commands on top of training, runtime and the TUI."""

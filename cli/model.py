@@ -1,0 +1,159 @@
+"""`vlm-agent model ...` (build and inspect models) and `vlm-agent sft` (supervised fine-tuning)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+model_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@model_app.command("init")
+def model_init(
+    out: Path = typer.Option(..., help="Folder to write the new model into (must not hold a model yet)."),
+    seed: int = typer.Option(0, help="Seed of the weights and of the tokenizer's corpus: same seed, same model."),
+    corpus_episodes: int = typer.Option(30, min=1, help="Expert episodes per environment the tokenizer is trained on."),
+) -> None:
+    """Build the default agent model: a small Idefics3-architecture VLM with a tokenizer trained here."""
+    from vlm_agent.cli.main import console, err_console, user_errors
+
+    with user_errors():
+        if (out / "config.json").exists():
+            raise ValueError(f"{out}: already holds a model; choose another --out")
+        from vlm_agent.runtime.corpus import expert_texts
+        from vlm_agent.agent.model_init import init_model
+
+        init_model(out, expert_texts(episodes=corpus_episodes, seed=seed), seed=seed)
+        _print_info(console, out)
+
+
+@model_app.command("info")
+def model_info(path: Path = typer.Argument(..., help="A model folder or a checkpoint root.")) -> None:
+    """Show a model's architecture, size and version."""
+    from vlm_agent.cli.main import console, user_errors
+
+    with user_errors():
+        _print_info(console, path)
+
+
+@model_app.command("export")
+def model_export(
+    path: Path = typer.Argument(..., help="A model folder or a checkpoint root (its LATEST version)."),
+    out: Path = typer.Option(..., help="Folder to write: the model, processor and value head, no training state."),
+    version: str = typer.Option(..., help="Version name the exported model reports (logged with every step)."),
+) -> None:
+    """Copy a trained model for shipping or sharing: plain transformers folder plus the value head."""
+    import json
+    import shutil
+
+    from vlm_agent.core.atomic import write_folder_atomic
+    from vlm_agent.cli.main import console, user_errors
+    from vlm_agent.runtime.checkpoints import META, resolve_model_dir
+
+    with user_errors():
+        source, source_version = resolve_model_dir(path)
+        if not (source / "config.json").exists():
+            raise ValueError(f"{source}: not a model folder (no config.json)")
+
+        def fill(temp: Path) -> None:
+            for file in sorted(source.iterdir()):
+                if file.is_file() and not file.name.startswith("trainer_state") and file.name != META:
+                    shutil.copy2(file, temp / file.name)
+            meta = {"version": version, "exported_from": str(source), "source_version": source_version}
+            (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+        write_folder_atomic(out, fill)
+        _print_info(console, out)
+
+
+@model_app.command("extend-vocab")
+def model_extend_vocab(
+    logs: List[Path] = typer.Argument(..., help="Log folders whose prompts and answers hold the new words (e.g. ALFWorld expert runs)."),
+    model: Path = typer.Option(..., help="Model folder or checkpoint root (its LATEST version) to extend."),
+    out: Path = typer.Option(..., help="Folder to write the extended model into (must not hold a model yet)."),
+    version: str = typer.Option(..., help="Version name the new model reports."),
+    max_new: int = typer.Option(512, min=1, help="Most words to add."),
+    min_count: int = typer.Option(5, min=1, help="Words seen fewer times are left to the old pieces."),
+) -> None:
+    """Add a new environment's frequent words as single tokens; the card games' text tokenizes as before."""
+    import json
+    from vlm_agent.core.atomic import write_folder_atomic
+    from vlm_agent.cli.main import console, err_console, user_errors
+
+    with user_errors():
+        if (out / "config.json").exists():
+            raise ValueError(f"{out}: already holds a model; choose another --out")
+        from vlm_agent.runtime.corpus import expert_texts
+        from vlm_agent.agent.policy import VLMPolicy
+        from vlm_agent.runtime.checkpoints import load_policy
+        from vlm_agent.agent.vocab_extension import add_words, new_words
+        from vlm_agent.runtime.log_reader import iter_episodes
+        from vlm_agent.runtime.checkpoints import META, resolve_model_dir
+
+        source, source_version = resolve_model_dir(model)
+        policy = load_policy(source)
+        skip = lambda reason: err_console.print(f"[yellow]skipped[/] {reason}")  # noqa: E731  (a corrupt file costs its words, not the run)
+        texts = [text for episode in iter_episodes(logs, on_skip=skip) for column in ("prompt", "response")
+                 for text in episode.table.column(column).to_pylist() if text]
+        if not texts:
+            raise ValueError(f"no logged prompts under {', '.join(map(str, logs))}")
+        words = new_words(policy.tokenizer, texts, expert_texts(), max_new, min_count)
+        before = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
+        added = add_words(policy, words)
+        after = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
+        def fill(temp: Path) -> None:
+            policy.save_pretrained(temp)
+            meta = {"version": version, "extended_from": str(source), "source_version": source_version, "added_words": words}
+            (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+        write_folder_atomic(out, fill)
+        console.print(f"added {added} words; the logged text is {after / before:.0%} of its old token count")
+        _print_info(console, out)
+
+
+def _print_info(console, path: Path) -> None:
+    from vlm_agent.agent.policy import VLMPolicy
+    from vlm_agent.runtime.checkpoints import load_policy
+
+    policy = load_policy(path)
+    params = sum(p.numel() for p in policy.model.parameters())
+    console.print(
+        f"{path}: {type(policy.model).__name__}, {params / 1e6:.2f}M parameters, "
+        f"vocabulary {len(policy.tokenizer)}, version {policy.policy_version or '-'}"
+    )
+
+
+def sft(
+    logs: List[Path] = typer.Argument(..., help="Log folders (or episode files) of expert episodes."),
+    model: Path = typer.Option(..., help="Model folder (or checkpoint root) to start from."),
+    out: Path = typer.Option(..., help="Checkpoint root to publish versions into."),
+    steps: int = typer.Option(2000, min=1, help="Optimizer steps in all (a resumed run counts the earlier ones)."),
+    batch_size: int = typer.Option(16, min=1),
+    lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (warmup, then cosine to a tenth)."),
+    warmup_steps: int = typer.Option(100, min=0),
+    save_every: int = typer.Option(500, min=1, help="Publish a version every this many steps."),
+    eval_every: int = typer.Option(200, min=1, help="Held-out loss every this many steps."),
+    held_out: float = typer.Option(0.05, min=0.0, max=0.5, help="Fraction of episodes held out."),
+    captions: bool = typer.Option(False, "--captions", help="Also learn to describe each frame by its text state (teaches a new vision tower to read)."),
+    freeze_vision: bool = typer.Option(False, "--freeze-vision", help="Train only the language model (and value head): keep what `vision-pretrain` taught."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest version under --out."),
+    stop_at: Optional[int] = typer.Option(None, min=1, help="Publish and stop at this step; the schedule still spans --steps (continue with --resume)."),
+) -> None:
+    """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
+    from vlm_agent.cli.main import console, err_console, user_errors
+    from vlm_agent.cli.progress import published_line, train_with_progress
+    from vlm_agent.training.sft import SFTConfig, run_sft
+    from vlm_agent.training.sft_data import load_sft_data
+
+    with user_errors():
+        data = load_sft_data(logs, held_out, captions=captions, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+        console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
+        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed, freeze_vision=freeze_vision, stop_at=stop_at)
+        metrics = train_with_progress(
+            console, "sft", steps, lambda show: run_sft(data, model, out, config, resume=resume, on_progress=show),
+            status=lambda m: f"loss {m['loss']:.3f}",
+            held_out=lambda m: f"loss {m['loss']:.3f}  held-out {m['held_out_loss']:.3f}",
+        )
+        console.print(published_line(out, metrics))

@@ -1,0 +1,1 @@
+"""Primitives every layer may use and that import nothing of the project: crash-safe writes, strict JSON."""

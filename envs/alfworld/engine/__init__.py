@@ -1,0 +1,1 @@
+"""alfworld's TextWorld engine made fast: game files, grounding, the command grammar, the privileged expert, prefetching."""

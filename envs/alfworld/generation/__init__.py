@@ -1,0 +1,1 @@
+"""Generating ALFWorld games from what the alfworld wheel ships (no download needed)."""
