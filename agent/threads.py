@@ -1,4 +1,4 @@
-"""Thread counts for torch, chosen on purpose (see docs/cpu-models.md in the shared notes)."""
+"""Thread counts for torch, chosen on purpose: why each number, in configure_torch_threads."""
 from __future__ import annotations
 
 import os

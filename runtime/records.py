@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
 
 @dataclass
 class StepRecord:
-    """Everything known about one environment step (fields as in docs/design.md).
+    """Everything known about one environment step (the design card's StepRecord contract; docs/architecture.md).
 
     Published once; the UI, the episode log and the running statistics all read the same object
     and never modify it.
@@ -60,10 +60,6 @@ class StepRecord:
     @property
     def invalid(self) -> bool:
         return self.parse_status != "ok" or bool(self.info.get("invalid_action"))
-
-
-class Subscriber(Protocol):
-    def on_step(self, record: StepRecord) -> None: ...
 
 
 class RecordBus:

@@ -16,11 +16,6 @@ class View:
     is_open: bool
     contents: tuple[str, ...]  # what is visible in or on it (nothing when it is closed)
     holding: tuple[str, ...]
-    others_here: tuple[str, ...] = ()  # other receptacles at the same spot
-
-    @property
-    def visible_contents(self) -> bool:
-        return bool(self.location) and (not self.openable or self.is_open)
 
 
 def facts_by_name(facts) -> dict[str, list[tuple[str, ...]]]:
@@ -47,8 +42,7 @@ def read_view(facts, names: dict[str, str], task: str, last_goto: str = "") -> V
     contents = ()
     if not openable or is_open:
         contents = tuple(sorted((names[o] for o, r in by.get("inreceptacle", []) if r == front_id), key=_natural))
-    others = tuple(name for name in at_here if name != front)
-    return View(task, front, openable, is_open, contents, holding, others)
+    return View(task, front, openable, is_open, contents, holding)
 
 
 def _natural(name: str) -> tuple:

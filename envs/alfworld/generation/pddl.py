@@ -31,10 +31,6 @@ def _replace_char(ch: str) -> str:
     return next((new for old, new in _MANGLE if old == ch), ch)
 
 
-def location_name(location: tuple[int, int, int, int]) -> str:
-    return mangle("loc|%d|%d|%d|%d" % location)
-
-
 def task_sentence(spec: GameSpec, rng: random.Random) -> str:
     """One of goal_library's templates, filled with lower-case class names (alfworld's wording)."""
     task = spec.task
