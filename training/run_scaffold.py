@@ -110,16 +110,14 @@ class TrainingRun:
 
     def load_policy(self, start_model: Path | None, publish_start: bool = False, **kwargs):
         """The newest version's policy, else `start_model`'s; with `publish_start` the start model first becomes version 1."""
-        if self.latest is None and publish_start:
-            self.latest = self._publish_start(start_model)
         if self.latest is None and start_model is None:
             raise ValueError("--model is needed to start a new checkpoint root")
+        if self.latest is None and publish_start:
+            self.latest = self._publish_start(start_model)
         self.policy = load_policy(self.latest.path if self.latest else start_model, **kwargs)
         return self.policy
 
-    def _publish_start(self, start_model: Path | None) -> CheckpointRef:
-        if start_model is None:
-            raise ValueError("--model is needed to start a new checkpoint root")
+    def _publish_start(self, start_model: Path) -> CheckpointRef:
         start = load_policy(start_model)
         meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._run_meta()}
         return self.store.publish(start.save_pretrained, meta)
@@ -205,7 +203,7 @@ class TrainingRun:
                         on_progress(step, metrics)
                     if step % config.save_every == 0 and step < last:
                         self.publish(metrics, {"step": step}, save_extra=save_extra)
-                    elif evaluated:
+                    elif evaluated and step < last and not stop.requested:  # else the publish below writes its line
                         self.log(step, metrics)
                 self.publish(metrics, {"step": step}, save_extra=save_extra)
         finally:
