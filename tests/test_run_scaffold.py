@@ -6,7 +6,6 @@ import os
 import signal
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from test_finetune import write_logs
@@ -18,7 +17,7 @@ from vlm_agent.runtime.loop import LoopConfig
 from vlm_agent.runtime.play import PlaySession
 from vlm_agent.training.finetune import PPOTrainer, finetune_once
 from vlm_agent.training.ppo_config import PPOConfig
-from vlm_agent.training.run_scaffold import TrainingRun, cosine_with_warmup
+from vlm_agent.training.run_scaffold import TrainingRun
 from vlm_agent.training.sft import SFTConfig, run_sft
 from vlm_agent.training.sft_data import load_sft_data
 from vlm_agent.training.vision_pretrain import VisionPretrainConfig, run_vision_pretrain
@@ -183,15 +182,14 @@ def test_ppo_writes_a_metrics_line_per_update_and_every_version_carries_meta_run
     assert [r.meta()["run"] for r in CheckpointStore(tmp_path / "out").versions()] == [OPTIONS] * 3  # the start version too
 
 
-def test_schedules_keep_their_values():
-    """SFT's warmup + cosine to a tenth, and PPO's cosine to lr_min, as they were before they shared one function."""
-    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    sft = cosine_with_warmup(optimizer, warmup=3, total=10)
+def test_step_schedule_keeps_its_values(model, tmp_path):
+    """SFT's (and vision's) warmup + cosine to a tenth, as it was before it shared one function with PPO's."""
+    run = start_run(model, tmp_path / "out", step_config(steps=10, warmup_steps=3, lr=1e-3))
     lrs = []
     for _ in range(12):
-        lrs.append(sft.get_last_lr()[0])
-        optimizer.step()
-        sft.step()
+        lrs.append(run.scheduler.get_last_lr()[0])
+        run.optimizer.step()
+        run.scheduler.step()
     assert lrs == pytest.approx([
         3.333333333333333e-04, 6.666666666666666e-04, 1e-3, 1e-3, 9.554359905560886e-04, 8.305704108364302e-04,
         6.501344202803415e-04, 4.498655797196586e-04, 2.6942958916356994e-04, 1.4456400944391147e-04, 1e-4, 1e-4,
@@ -199,6 +197,7 @@ def test_schedules_keep_their_values():
 
 
 def test_ppo_schedule_keeps_its_values(model, tmp_path):
+    """PPO's cosine to lr_min over total_updates, as it was before it shared one function with SFT's."""
     trainer = PPOTrainer(model, tmp_path / "out", PPOConfig(lr=1e-3, lr_min=1e-4, total_updates=5))
     factor = trainer.scheduler.lr_lambdas[0]
     assert [1e-3 * factor(u) for u in range(7)] == pytest.approx([

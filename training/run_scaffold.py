@@ -56,11 +56,6 @@ def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def cosine_with_warmup(optimizer, warmup: int, total: int, floor: float = 0.1):
-    """A LambdaLR stepped once per optimizer step (SFT, vision) or per update (PPO, warmup 0)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, warmup, total, floor))
-
-
 def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: float) -> None:
     """Backward, clip the gradient norm of the optimizer's parameters, step the optimizer and the schedule."""
     optimizer.zero_grad(set_to_none=True)
