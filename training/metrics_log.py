@@ -1,4 +1,4 @@
-"""Per-update diagnostics to TensorBoard (<out>/tensorboard) and to a JSONL file (<out>/metrics.jsonl)."""
+"""Per-update (PPO) or per-step (SFT, vision) diagnostics to TensorBoard (<out>/tensorboard) and to <out>/metrics.jsonl."""
 from __future__ import annotations
 
 import json
@@ -23,11 +23,16 @@ TAGS = {
     "success_rate": "charts/success_rate",
     "samples": "charts/samples",
     "dropped_stale": "charts/dropped_stale_steps",
+    # SFT and vision pretraining
+    "loss": "losses/loss",
+    "held_out_loss": "losses/held_out_loss",
+    "token_accuracy": "charts/token_accuracy",
+    "held_out_token_accuracy": "charts/held_out_token_accuracy",
 }
 
 
 class MetricsLog:
-    """Appends one record per update; TensorBoard is optional (the JSONL file is always written)."""
+    """Appends one record per update or step; TensorBoard is optional (the JSONL file is always written)."""
 
     def __init__(self, out: Path):
         self.out = Path(out)
@@ -40,8 +45,9 @@ class MetricsLog:
         except ImportError:  # tensorboard not installed: JSONL only
             self.writer = None
 
-    def log(self, update: int, metrics: dict) -> None:
-        record = finite_or_none({"update": update, "time": time.time(), **metrics})
+    def log(self, update: int, metrics: dict, counter: str = "update") -> None:
+        """Append `metrics` as one line that starts with {counter: update, "time": now}."""
+        record = finite_or_none({counter: update, "time": time.time(), **metrics})
         with open(self.jsonl, "a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
         if self.writer is None:

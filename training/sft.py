@@ -1,9 +1,7 @@
 """Supervised fine-tuning on expert answers: loss on answer tokens only, periodic resumable checkpoints."""
 from __future__ import annotations
 
-import math
-import signal
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -11,12 +9,10 @@ import torch
 
 from vlm_agent.agent.image_tokens import image_path_parameters
 from vlm_agent.agent.policy import VLMPolicy
-from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
-from vlm_agent.runtime.checkpoints import CheckpointStore
+from vlm_agent.training.run_scaffold import StopFlag, TrainingRun  # noqa: F401  (StopFlag: the CLI imports it from here)
 from vlm_agent.training.sft_data import SFTData, SFTExample
-from vlm_agent.training.trainer_state import load_trainer_state, save_trainer_state
 
 
 @dataclass
@@ -93,24 +89,6 @@ def held_out_loss(policy: VLMPolicy, data: SFTData, config: SFTConfig) -> float:
     return sum(losses) / len(losses)
 
 
-def optimizer_step(loss: torch.Tensor, params: list, optimizer, scheduler, max_grad_norm: float) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-
-
-def cosine_with_warmup(optimizer, warmup: int, total: int, floor: float = 0.1):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def run_sft(
     data: SFTData,
     start_model: Path,
@@ -118,76 +96,27 @@ def run_sft(
     config: SFTConfig,
     resume: bool = False,
     on_progress: Callable[[int, dict], None] | None = None,
+    run_options: dict | None = None,
 ) -> dict:
     """Train from `start_model` (or the newest version under `out` with `resume`); return the last metrics.
 
-    Publishes a checkpoint version under `out` every `save_every` steps and at the end. Ctrl-C
-    finishes the current step, publishes, and returns.
+    Publishes a checkpoint version under `out` every `save_every` steps and at the end, with
+    `run_options` as its meta["run"] when given. Ctrl-C finishes the current step, publishes, and
+    returns. A root that holds versions already is refused without `resume`.
     """
     if not data.train:
         raise ValueError("no supervised examples: log episodes with --agent expert first")
-    store = CheckpointStore(out)
-    store.clean_partial()
-    latest = store.latest() if resume else None
-    policy = load_policy(latest.path if latest else start_model)
+    run = TrainingRun(out, "sft", config, resume, run_options)
+    policy = run.load_policy(start_model)
     policy.train(True)
     if config.freeze_vision:
         for p in image_path_parameters(policy, decode_png(data.train[0].frame_png)):
             p.requires_grad_(False)
-    trained = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = cosine_with_warmup(optimizer, config.warmup_steps, config.steps)
-    counters = load_trainer_state(latest.path, optimizer, scheduler) if latest else {}
-    step = counters.get("step", 0)
-    torch.manual_seed(config.seed + step)
-    metrics: dict = {"step": step}
-    stop = StopFlag()
+    step = run.build_step_optimizer([p for p in policy.parameters() if p.requires_grad])
+    torch.manual_seed(config.seed + step)  # after the restored RNG: the seed alone decides what follows the resume point
 
-    def publish(step: int, metrics: dict) -> None:
-        def save(folder: Path) -> None:
-            policy.save_pretrained(folder)
-            save_trainer_state(folder, optimizer, scheduler, {"step": step, "kind": "sft"})
+    def loss_at(step: int) -> tuple[torch.Tensor, dict]:
+        return answer_loss(policy, batch_for_step(data.train, step, config.batch_size, config.seed)), {}
 
-        store.publish(save, {"kind": "sft", "step": step, "metrics": metrics, "config": asdict(config)})
-
-    with stop:
-        last = min(config.steps, config.stop_at or config.steps)
-        while step < last and not stop.requested:
-            loss = answer_loss(policy, batch_for_step(data.train, step, config.batch_size, config.seed))
-            optimizer_step(loss, trained, optimizer, scheduler, config.max_grad_norm)
-            step += 1
-            metrics = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]}
-            if data.held_out and (step % config.eval_every == 0 or step == config.steps):
-                metrics["held_out_loss"] = held_out_loss(policy, data, config)
-            if on_progress:
-                on_progress(step, metrics)
-            if step % config.save_every == 0 and step < last:
-                publish(step, metrics)
-        publish(step, metrics)
-    metrics["interrupted"] = stop.requested
-    return metrics
-
-
-class StopFlag:
-    """Ctrl-C sets a flag instead of raising, so the step in flight completes and is saved."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C means now
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: no signal handling
-            self._previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
+    evaluate = (lambda: {"held_out_loss": held_out_loss(policy, data, config)}) if data.held_out else None
+    return run.run_steps(loss_at, evaluate, on_progress)

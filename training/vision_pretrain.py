@@ -10,22 +10,19 @@ the published model is a normal model folder whose language model and value head
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from vlm_agent.agent.policy import VLMPolicy
-from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
+from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
-from vlm_agent.runtime.checkpoints import CheckpointStore
-from vlm_agent.training.sft import StopFlag, cosine_with_warmup, optimizer_step
+from vlm_agent.training.run_scaffold import TrainingRun
 from vlm_agent.training.sft_data import SFTData, SFTExample
-from vlm_agent.training.trainer_state import load_trainer_state, save_trainer_state
 
 HEAD_FILE = "caption_head.pt"
 IGNORE = -100
@@ -107,54 +104,33 @@ def run_vision_pretrain(
     config: VisionPretrainConfig,
     resume: bool = False,
     on_progress: Callable[[int, dict], None] | None = None,
+    run_options: dict | None = None,
 ) -> dict:
     """Train the vision tower and connector of `start_model` on `data`'s captions; publish under `out`.
 
     Versions are published like SFT's (a plain model folder plus the head and optimizer state, so
-    `resume` continues exactly); Ctrl-C finishes the step, publishes and returns.
+    `resume` continues exactly, and `run_options` as meta["run"] when given); Ctrl-C finishes the
+    step, publishes and returns.
     """
     train = [e for e in data.train if e.kind == "caption"]
     held_out = [e for e in data.held_out if e.kind == "caption"]
     if not train:
         raise ValueError("no frames with a text state: log episodes of environments that describe their frames")
-    store = CheckpointStore(out)
-    store.clean_partial()
-    latest = store.latest() if resume else None
-    policy = load_policy(latest.path if latest else start_model)
+    run = TrainingRun(out, "vision-pretrain", config, resume, run_options)
+    policy = run.load_policy(start_model)
     policy.train(True)
     feature_size = image_tokens(policy, [decode_png(train[0].frame_png)]).shape[1]
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         head = CaptionHead(feature_size, config.caption_tokens, len(policy.tokenizer), config.head_width)
-    if latest:
-        head.load_state_dict(torch.load(latest.path / HEAD_FILE))
+    if run.latest:
+        head.load_state_dict(torch.load(run.latest.path / HEAD_FILE))
     # Only the image path is optimised; the language model and value head are left as they are.
-    params = image_path_parameters(policy, decode_png(train[0].frame_png)) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = cosine_with_warmup(optimizer, config.warmup_steps, config.steps)
-    step = (load_trainer_state(latest.path, optimizer, scheduler) if latest else {}).get("step", 0)
-    metrics: dict = {"step": step}
+    run.build_step_optimizer(image_path_parameters(policy, decode_png(train[0].frame_png)) + list(head.parameters()))
 
-    def publish(step: int, metrics: dict) -> None:
-        def save(folder: Path) -> None:
-            policy.save_pretrained(folder)
-            torch.save(head.state_dict(), folder / HEAD_FILE)
-            save_trainer_state(folder, optimizer, scheduler, {"step": step, "kind": "vision-pretrain"})
+    def loss_at(step: int) -> tuple[torch.Tensor, dict]:
+        loss, accuracy = caption_loss(policy, head, sample_batch(train, step, config.batch_size, config.seed))
+        return loss, {"token_accuracy": accuracy}
 
-        store.publish(save, {"kind": "vision-pretrain", "step": step, "metrics": metrics, "config": asdict(config)})
-
-    with StopFlag() as stop:
-        while step < config.steps and not stop.requested:
-            loss, accuracy = caption_loss(policy, head, sample_batch(train, step, config.batch_size, config.seed))
-            optimizer_step(loss, params, optimizer, scheduler, config.max_grad_norm)
-            step += 1
-            metrics = {"step": step, "loss": loss.item(), "token_accuracy": accuracy, "lr": scheduler.get_last_lr()[0]}
-            if held_out and (step % config.eval_every == 0 or step == config.steps):
-                metrics.update(held_out_scores(policy, head, held_out, config))
-            if on_progress:
-                on_progress(step, metrics)
-            if step % config.save_every == 0 and step < config.steps:
-                publish(step, metrics)
-        publish(step, metrics)
-    metrics["interrupted"] = stop.requested
-    return metrics
+    evaluate = (lambda: held_out_scores(policy, head, held_out, config)) if held_out else None
+    return run.run_steps(loss_at, evaluate, on_progress, save_extra=lambda folder: torch.save(head.state_dict(), folder / HEAD_FILE))
