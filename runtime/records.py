@@ -52,6 +52,10 @@ class StepRecord:
     gen_seconds: float
     env_seconds: float
     info: dict = field(default_factory=dict)  # extra JSON-able facts from the env (won, goal_condition_success, game_file)
+    # Provenance, as columns rather than guesses from `sampling` and the run's manifest:
+    constrained: bool = False  # the action value was decoded under the legal-action constraint
+    constrained_logprobs: bool = False  # `logprobs` are the constrained policy's (renormalised over legal tokens)
+    model_root: str = ""  # checkpoint root or model folder the policy was loaded from; "" for scripted agents
 
     @property
     def done(self) -> bool:
@@ -60,6 +64,14 @@ class StepRecord:
     @property
     def invalid(self) -> bool:
         return self.parse_status != "ok" or bool(self.info.get("invalid_action"))
+
+
+def constraint_flags(sampling: dict) -> tuple[bool, bool]:
+    """(constrained, constrained_logprobs) from an agent's sampling settings.
+
+    Constrained logs written before `constrained_logprobs` existed hold the free model's log-probs.
+    """
+    return bool(sampling.get("constrain_actions")), bool(sampling.get("constrained_logprobs"))
 
 
 class Subscriber(Protocol):
