@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from vlm_agent.runtime.records import StepRecord, constraint_flags
+from vlm_agent.runtime.records import StepFacts, StepRecord, constraint_flags
 
 SCHEMA_VERSION = 2
 SCHEMA_KEY = b"vlm_agent.schema_version"
@@ -80,61 +80,19 @@ def decode_png(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-@dataclass(frozen=True)
-class StepRow:
-    """One logged step as read back: a field per column, the frame still PNG bytes, JSON decoded.
+@dataclass(frozen=True, kw_only=True)
+class StepRow(StepFacts):
+    """One logged step as read back: the record's facts with the frame still PNG bytes, JSON decoded.
 
     What training reads; decoding the frame is left to whoever needs it, once (see PPOSample.frame).
     """
 
-    run_id: str
-    episode_id: str
-    step: int
-    env_id: str
-    env_index: int
-    task_type: str
-    task_text: str
     frame_png: bytes
-    observation_text: str
-    legal_actions: list[str]
-    prompt: str
-    response: str
-    response_token_ids: list[int] | None
-    logprobs: list[float] | None
-    cot_mask: list[bool] | None
-    action_mask: list[bool] | None
-    thought_coef: float
-    action_value: str | None
-    parse_status: str
-    parse_reason: str
-    parsed_action: str | None
-    action_sent: str
-    fallback: str
-    reward: float
-    terminated: bool
-    truncated: bool
-    success: bool | None
-    value: float | None
-    policy_version: str
-    agent_kind: str
-    sampling: dict
-    episode_seed: int
-    wall_time: float
-    gen_seconds: float
-    env_seconds: float
-    info: dict
-    constrained: bool
-    constrained_logprobs: bool
-    model_root: str
-
-    @property
-    def done(self) -> bool:
-        return self.terminated or self.truncated
 
     def to_record(self) -> StepRecord:
         """The StepRecord this row was written from (frame decoded)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "frame_png"}
-        return StepRecord(frame=decode_png(self.frame_png), **fields)
+        facts = {f.name: getattr(self, f.name) for f in dataclasses.fields(StepFacts)}
+        return StepRecord(frame=decode_png(self.frame_png), **facts)
 
 
 def record_to_row(record: StepRecord) -> dict:

@@ -8,12 +8,12 @@ from typing import Callable, Protocol
 import numpy as np
 
 
-@dataclass
-class StepRecord:
-    """Everything known about one environment step (fields as in docs/design.md).
+@dataclass(frozen=True, kw_only=True)
+class StepFacts:
+    """Everything known about one environment step but its frame (fields as in docs/design.md).
 
-    Published once; the UI, the episode log and the running statistics all read the same object
-    and never modify it.
+    Shared by the record the loop publishes (the frame as pixels) and the row a log reads back
+    (the frame as PNG bytes, runtime.log_schema.StepRow), so the two never drift apart.
     """
 
     run_id: str
@@ -23,7 +23,6 @@ class StepRecord:
     env_index: int
     task_type: str
     task_text: str
-    frame: np.ndarray
     observation_text: str
     legal_actions: list[str]
     prompt: str
@@ -64,6 +63,17 @@ class StepRecord:
     @property
     def invalid(self) -> bool:
         return self.parse_status != "ok" or bool(self.info.get("invalid_action"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRecord(StepFacts):
+    """One environment step as the loop publishes it.
+
+    Published once; the UI, the episode log and the running statistics all read the same object
+    and never modify it (frozen).
+    """
+
+    frame: np.ndarray
 
 
 def constraint_flags(sampling: dict) -> tuple[bool, bool]:
