@@ -26,6 +26,7 @@ class HumanAgent:
 
     kind = "human"
     policy_version = ""
+    model_root = ""
 
     def __init__(self, prompt_variant: str = "cot"):
         self.prompt_variant = prompt_variant

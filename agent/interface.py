@@ -57,5 +57,6 @@ class Agent(Protocol):
     kind: str  # "random", "expert", "human", "vlm"
     policy_version: str  # checkpoint id that produced the decisions; "" for scripted agents
     sampling: dict  # sampling settings, logged with every step
+    model_root: str  # checkpoint root or model folder the weights came from; "" for scripted agents
 
     def act(self, observations: Sequence[Observation]) -> list[Decision]: ...

@@ -59,12 +59,14 @@ class VLMPolicy:
         max_new_tokens: int = 256,
         constrain_actions: bool = False,
         seed: int = 0,
+        model_root: str = "",
     ):
         self.model = model
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.value_head = value_head
         self.policy_version = policy_version
+        self.model_root = model_root  # logged with every step: which lineage the versions belong to
         self.prompt_variant = prompt_variant
         self.sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
         if constrain_actions:  # logged with every step; absent means free decoding, as before the option
@@ -78,13 +80,14 @@ class VLMPolicy:
 
     @classmethod
     def from_pretrained(cls, folder: Path, **kwargs) -> "VLMPolicy":
-        """Load a model folder with its value head; the policy version defaults to the folder's name.
+        """Load a model folder with its value head; the policy version and model root default to the folder.
 
         A checkpoint root (versions under LATEST) is the runtime's: runtime.checkpoints.load_policy.
         """
         configure_torch_threads()
         model, processor = load_vlm(Path(folder))
         head, _ = ValueHead.load_or_new(Path(folder), hidden_size(model))
+        kwargs.setdefault("model_root", str(Path(folder).resolve()))
         return cls(model, processor, head, policy_version=kwargs.pop("policy_version", Path(folder).name), **kwargs)
 
     def save_pretrained(self, folder: Path) -> None:

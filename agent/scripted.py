@@ -25,6 +25,7 @@ class ScriptedAgent:
 
     kind = "scripted"
     policy_version = ""
+    model_root = ""
 
     def __init__(self, prompt_variant: str = "cot", seed: int | None = None):
         self.prompt_variant = prompt_variant

@@ -116,8 +116,12 @@ def resolve_model_dir(path: Path) -> tuple[Path, str]:
 
 
 def load_policy(path: Path, **kwargs):
-    """A checkpoint root (its LATEST version) or a plain model folder, loaded as a VLMPolicy."""
+    """A checkpoint root (its LATEST version) or a plain model folder, loaded as a VLMPolicy.
+
+    The policy's `model_root` is `path` itself (resolved), so its logs name the root, not the version.
+    """
     from vlm_agent.agent.policy import VLMPolicy
 
     model_dir, version = resolve_model_dir(Path(path))
+    kwargs.setdefault("model_root", str(Path(path).resolve()))
     return VLMPolicy.from_pretrained(model_dir, policy_version=kwargs.pop("policy_version", version), **kwargs)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 
 from vlm_agent.core.atomic import is_partial
 from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
-from vlm_agent.runtime.log_schema import SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, row_to_record
+from vlm_agent.runtime.log_schema import SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, V1_NAMES, StepRow, table_rows, upgrade_v1
 from vlm_agent.runtime.records import StepRecord
 
 if TYPE_CHECKING:  # pandas costs a third of a second to import: only readers that want frames pay it
@@ -22,21 +23,34 @@ class LogFormatError(ValueError):
     """A file that is not a readable vlm-agent episode log; the message is one line naming it."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Episode:
+    """One episode file: its table in the current schema and, on first use, its typed rows.
+
+    Frozen, so the rows can never disagree with the table: change a column with dataclasses.replace.
+    """
+
     path: Path
     table: pa.Table
+
+    @cached_property
+    def rows(self) -> list[StepRow]:
+        return table_rows(self.table)
 
     @property
     def episode_id(self) -> str:
         return self.table.column("episode_id")[0].as_py()
 
+    @property
+    def agent_kind(self) -> str:
+        return self.table.column("agent_kind")[0].as_py()
+
     def to_pandas(self) -> "pd.DataFrame":
         return self.table.to_pandas()
 
     def steps(self) -> Iterator[StepRecord]:
-        for row in self.table.to_pylist():
-            yield row_to_record(row)
+        for row in self.rows:
+            yield row.to_record()
 
     @property
     def total_reward(self) -> float:
@@ -57,17 +71,27 @@ def read_episode(path: Path) -> Episode:
     version = (table.schema.metadata or {}).get(SCHEMA_KEY)
     if version is None:
         raise LogFormatError(f"{path}: not a vlm-agent episode log (no schema version)")
-    if int(version) > SCHEMA_VERSION:
-        raise LogFormatError(f"{path}: schema version {int(version)} is newer than this vlm-agent reads ({SCHEMA_VERSION})")
-    missing = [name for name in SCHEMA.names if name not in table.column_names]
+    version = int(version)
+    if version > SCHEMA_VERSION:
+        raise LogFormatError(f"{path}: schema version {version} is newer than this vlm-agent reads ({SCHEMA_VERSION})")
+    missing = [name for name in (V1_NAMES if version == 1 else SCHEMA.names) if name not in table.column_names]
     if missing:
         raise LogFormatError(f"{path}: missing columns {', '.join(missing)}")
     if table.num_rows == 0:
         raise LogFormatError(f"{path}: episode has no steps")
-    last = table.slice(table.num_rows - 1).to_pylist()[0]
-    if not (last["terminated"] or last["truncated"]):
+    if not (table.column("terminated")[-1].as_py() or table.column("truncated")[-1].as_py()):
         raise LogFormatError(f"{path}: episode does not end (last step neither terminated nor truncated)")
-    return Episode(path=path, table=table.select(SCHEMA.names))
+    if version == 1:
+        table = upgrade_v1(table, _manifest_model(path))
+    return Episode(path=path, table=table.select(SCHEMA.names).cast(SCHEMA))
+
+
+def _manifest_model(episode_path: Path) -> str | None:
+    """The `model` a v1 run's manifest names (None if it names none or cannot be read)."""
+    try:
+        return json.loads((episode_path.parent.parent / MANIFEST).read_text()).get("model")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
 
 
 def find_episode_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:

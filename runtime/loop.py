@@ -13,7 +13,7 @@ import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.interface import Agent, Decision, Observation
 from vlm_agent.agent.parsing import ParseStatus
 from vlm_agent.runtime.observation import observation_from
-from vlm_agent.runtime.records import RecordBus, StepRecord
+from vlm_agent.runtime.records import RecordBus, StepRecord, constraint_flags
 
 FALLBACKS = ("noop", "random")
 NOOP_ACTION = ""  # never legal, so the environment applies its own invalid-action penalty and changes nothing
@@ -177,6 +177,8 @@ class RolloutLoop:
         env_seconds = time.time() - env_started
         done = terminated or truncated
         parse = decision.parse
+        sampling = dict(self.agent.sampling)
+        constrained, constrained_logprobs = constraint_flags(sampling)
         record = StepRecord(
             run_id=self.run_id,
             episode_id=slot.episode_id,
@@ -208,12 +210,15 @@ class RolloutLoop:
             value=decision.value,
             policy_version=self.agent.policy_version,
             agent_kind=self.agent.kind,
-            sampling=dict(self.agent.sampling),
+            sampling=sampling,
             episode_seed=slot.episode_seed,
             wall_time=started,
             gen_seconds=decision.gen_seconds or gen_each,
             env_seconds=env_seconds,
             info=_scalar_info(info),
+            constrained=constrained,
+            constrained_logprobs=constrained_logprobs,
+            model_root=getattr(self.agent, "model_root", ""),  # agents written before the field have none
         )
         slot.step += 1
         slot.obs = observation_from(self.config.env_id, frame, info, slot.sample_key)

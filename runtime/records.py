@@ -8,12 +8,12 @@ from typing import Callable
 import numpy as np
 
 
-@dataclass
-class StepRecord:
-    """Everything known about one environment step (the design card's StepRecord contract; docs/architecture.md).
+@dataclass(frozen=True, kw_only=True)
+class StepFacts:
+    """Everything known about one environment step but its frame (the design card's StepRecord contract; docs/architecture.md).
 
-    Published once; the UI, the episode log and the running statistics all read the same object
-    and never modify it.
+    Shared by the record the loop publishes (the frame as pixels) and the row a log reads back
+    (the frame as PNG bytes, runtime.log_schema.StepRow), so the two never drift apart.
     """
 
     run_id: str
@@ -23,7 +23,6 @@ class StepRecord:
     env_index: int
     task_type: str
     task_text: str
-    frame: np.ndarray
     observation_text: str
     legal_actions: list[str]
     prompt: str
@@ -52,6 +51,10 @@ class StepRecord:
     gen_seconds: float
     env_seconds: float
     info: dict = field(default_factory=dict)  # extra JSON-able facts from the env (won, goal_condition_success, game_file)
+    # Provenance, as columns rather than guesses from `sampling` and the run's manifest:
+    constrained: bool = False  # the action value was decoded under the legal-action constraint
+    constrained_logprobs: bool = False  # `logprobs` are the constrained policy's (renormalised over legal tokens)
+    model_root: str = ""  # checkpoint root or model folder the policy was loaded from; "" for scripted agents
 
     @property
     def done(self) -> bool:
@@ -60,6 +63,25 @@ class StepRecord:
     @property
     def invalid(self) -> bool:
         return self.parse_status != "ok" or bool(self.info.get("invalid_action"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRecord(StepFacts):
+    """One environment step as the loop publishes it.
+
+    Published once; the UI, the episode log and the running statistics all read the same object
+    and never modify it (frozen).
+    """
+
+    frame: np.ndarray
+
+
+def constraint_flags(sampling: dict) -> tuple[bool, bool]:
+    """(constrained, constrained_logprobs) from an agent's sampling settings.
+
+    Constrained logs written before `constrained_logprobs` existed hold the free model's log-probs.
+    """
+    return bool(sampling.get("constrain_actions")), bool(sampling.get("constrained_logprobs"))
 
 
 class RecordBus:

@@ -61,7 +61,7 @@ def test_manifest_records_versions_config_and_is_found_by_iter_runs(tmp_path):
     runs = list(iter_runs(tmp_path))
     assert [run_dir.name for run_dir, _ in runs] == ["run"]
     manifest = runs[0][1]
-    assert manifest["note"] == "test" and manifest["schema_version"] == 1
+    assert manifest["note"] == "test" and manifest["schema_version"] == 2
     assert {"torch", "gymnasium", "python"} <= set(manifest["versions"])
 
 

@@ -98,6 +98,8 @@ def write_logs(policy: VLMPolicy, folder, model_ref: str, episodes: int, answers
             action_sent=parse.action or "", fallback="", reward=1.0 if parse.action == "+" else -1.0, terminated=True, truncated=False,
             success=parse.action == "+", value=d.value, policy_version=policy.policy_version, agent_kind="vlm",
             sampling=dict(policy.sampling), episode_seed=k, wall_time=0.0, gen_seconds=0.0, env_seconds=0.0,
+            constrained=bool(policy.sampling.get("constrain_actions")),
+            constrained_logprobs=bool(policy.sampling.get("constrained_logprobs")), model_root=policy.model_root,
         ))
     writer.close()
     return frame, prompt

@@ -1,10 +1,10 @@
 """PPO data: group-relative advantages and which logged versions belong to the lineage being trained."""
-import json
+import dataclasses
 
 import pytest
 
-from vlm_agent.runtime.log_reader import Episode
 from vlm_agent.runtime.checkpoints import CheckpointStore
+from vlm_agent.runtime.log_schema import StepRow
 from vlm_agent.training.ppo_data import Lineage, PPOSample, episode_start, group_relative_advantages
 
 
@@ -26,36 +26,37 @@ def test_group_relative_advantages_standardise_returns_within_a_start():
     assert samples[3].advantage > samples[4].advantage > 0
 
 
-def test_lineage_numbers_versions_only_for_runs_that_played_this_root(tmp_path):
+def test_lineage_numbers_versions_only_for_models_loaded_from_this_root(tmp_path):
     root = tmp_path / "ckpt"
     root.mkdir()
-    ours, theirs = tmp_path / "logs" / "ours", tmp_path / "logs" / "theirs"
-    for run, model in ((ours, root), (theirs, tmp_path / "sft")):
-        (run / "episodes").mkdir(parents=True)
-        (run / "manifest.json").write_text(json.dumps({"model": str(model)}))
     lineage = Lineage(root)
-    assert lineage(Episode(ours / "episodes" / "ep000000.parquet", None), "v000004") == 4
-    assert lineage(Episode(theirs / "episodes" / "ep000000.parquet", None), "v000004") == 0  # another root's v000004
-    assert lineage(Episode(ours / "episodes" / "ep000000.parquet", None), "base") == 0
+    assert lineage(str(root), "v000004") == 4
+    assert lineage(str(root / "versions" / "v000003"), "v000004") == 4  # a version folder inside the root (the trainer's own play)
+    assert lineage(str(tmp_path / "sft"), "v000004") == 0  # another root's v000004
+    assert lineage(str(root), "base") == 0
+    assert lineage("", "v000004") == 0  # no model root known
 
 
-def test_lineage_counts_runs_of_the_start_model_as_the_start_version(tmp_path):
+def test_lineage_counts_steps_of_the_start_model_as_the_start_version(tmp_path):
     store = CheckpointStore(tmp_path / "ckpt")
     sft = tmp_path / "sft" / "versions" / "v000002"
     store.publish(lambda folder: None, {"kind": "start", "source": str(sft), "source_version": "v000002"})
     store.publish(lambda folder: None, {"kind": "ppo"})
-    start_run, other_run = tmp_path / "logs" / "start", tmp_path / "logs" / "other"
-    for run, model in ((start_run, sft), (other_run, tmp_path / "elsewhere")):
-        (run / "episodes").mkdir(parents=True)
-        (run / "manifest.json").write_text(json.dumps({"model": str(model)}))
     lineage = Lineage(store.root)
-    assert lineage(Episode(start_run / "episodes" / "ep000000.parquet", None), "v000002") == 1  # the root's v000001 is that model
-    assert lineage(Episode(start_run / "episodes" / "ep000000.parquet", None), "v000003") == 0  # a later version of that source
-    assert lineage(Episode(other_run / "episodes" / "ep000000.parquet", None), "v000002") == 0
+    assert lineage(str(sft), "v000002") == 1  # the root's v000001 is that model
+    assert lineage(str(sft), "v000003") == 0  # a later version of that source
+    assert lineage(str(tmp_path / "elsewhere"), "v000002") == 0
 
 
 def test_an_episode_starts_from_the_game_its_env_names_else_from_its_seed():
-    alfworld = {"env_id": "vlm_agent/ALFWorld-v0", "episode_seed": 1000, "info": json.dumps({"game_file": "/g/trial_7/game.tw-pddl"})}
-    same_game = {**alfworld, "episode_seed": 1020}  # 20 games: seed 1020 plays the game of seed 1000
+    alfworld = step_row(env_id="vlm_agent/ALFWorld-v0", episode_seed=1000, info={"game_file": "/g/trial_7/game.tw-pddl"})
+    same_game = dataclasses.replace(alfworld, episode_seed=1020)  # 20 games: seed 1020 plays the game of seed 1000
     assert episode_start(alfworld) == episode_start(same_game) == ("vlm_agent/ALFWorld-v0", "/g/trial_7/game.tw-pddl")
-    assert episode_start({"env_id": "vlm_agent/NumberLine-v0", "episode_seed": 7, "info": "{}"}) == ("vlm_agent/NumberLine-v0", 7)
+    assert episode_start(step_row(env_id="vlm_agent/NumberLine-v0", episode_seed=7)) == ("vlm_agent/NumberLine-v0", 7)
+
+
+def step_row(**columns) -> StepRow:
+    """A logged step with every column at a neutral value but those given."""
+    neutral = {"str": "", "int": 0, "float": 0.0, "bool": False, "bytes": b"", "dict": {}, "list[str]": []}
+    values = {f.name: neutral.get(f.type) for f in dataclasses.fields(StepRow)}  # optional columns (X | None) stay None
+    return StepRow(**{**values, **columns})

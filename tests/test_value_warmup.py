@@ -1,6 +1,8 @@
 """The value-head warm-up: a fresh critic is fitted to the returns before its first PPO update."""
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 import pytest
 import torch
@@ -19,10 +21,9 @@ def big_return_episodes(model_dir, tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     write_logs(load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=5), logs / "run", str(model_dir), episodes=8)
     episodes = read_logs([logs], warn=print)
-    for e in episodes:
-        column = e.table.schema.get_field_index("reward")
-        e.table = e.table.set_column(column, e.table.schema.field(column), pa.array([10.0], type=e.table.schema.field(column).type))
-    return episodes
+    column = episodes[0].table.schema.get_field_index("reward")
+    field = episodes[0].table.schema.field(column)
+    return [dataclasses.replace(e, table=e.table.set_column(column, field, pa.array([10.0], type=field.type))) for e in episodes]
 
 
 def test_discounted_returns_by_hand():
@@ -44,13 +45,13 @@ def test_warm_up_fits_the_head_and_replaces_only_the_logged_values(model_dir, bi
 
 def test_prompt_features_are_what_the_value_head_reads_when_acting(model_dir, big_return_episodes):
     policy = load_policy(model_dir)
-    row = big_return_episodes[0].table.to_pylist()[0]
-    frame = decode_png(row["frame_png"])
+    row = big_return_episodes[0].rows[0]
+    frame = decode_png(row.frame_png)
     with torch.no_grad():
-        evaluated = policy.evaluate([frame], [row["prompt"]], [row["response_token_ids"]]).values
-        from_features = policy.value_head(policy.prompt_features([frame], [row["prompt"]]))
+        evaluated = policy.evaluate([frame], [row.prompt], [row.response_token_ids]).values
+        from_features = policy.value_head(policy.prompt_features([frame], [row.prompt]))
     assert float(from_features[0]) == pytest.approx(float(evaluated[0]), abs=1e-4)
-    assert float(from_features[0]) == pytest.approx(row["value"], abs=1e-3)  # the value logged while acting
+    assert float(from_features[0]) == pytest.approx(row.value, abs=1e-3)  # the value logged while acting
 
 
 def test_first_update_warms_up_once_and_lowers_the_value_loss(model_dir, big_return_episodes, tmp_path):

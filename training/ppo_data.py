@@ -5,17 +5,17 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
-from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode
-from vlm_agent.runtime.log_schema import decode_png
+from vlm_agent.runtime.log_schema import StepRow, decode_png
 from vlm_agent.runtime.checkpoints import CheckpointStore
-from vlm_agent.training.ppo_math import compute_gae, step_logprob
+from vlm_agent.training.ppo_math import compute_gae
 from vlm_agent.training.sft_data import TEACHER_KINDS, SFTExample
 
 
@@ -40,14 +40,10 @@ class PPOSample:
     episode_return: float = 0.0
     legal_actions: list[str] | None = None  # set when the answer was decoded (and scored) constrained to them
 
-    @property
+    @cached_property
     def frame(self) -> np.ndarray:
+        """Decoded on first use and kept: an update reads each sample's frame once per epoch."""
         return decode_png(self.frame_png)
-
-    @property
-    def old_logprob(self) -> float:
-        lp = torch.tensor(self.old_token_logprobs)
-        return float(step_logprob(lp, torch.tensor(self.cot_mask, dtype=lp.dtype), torch.tensor(self.action_mask, dtype=lp.dtype), self.thought_coef))
 
 
 @dataclass
@@ -78,33 +74,27 @@ def version_number(version: str) -> int | None:
 class Lineage:
     """Which logged policy versions belong to the checkpoint root being trained.
 
-    A version name like v000003 means a version of this root only when the run that logged it
-    played a model from this root (its manifest's `model`). A run that played the very model the
-    root started from (same folder, same version name) played the root's start version, so its
-    steps count as that version: round one of an on-policy loop (--max-version-lag 0) can train on
-    them. Steps of any other model count as version 0, older than everything this root published.
+    A version name like v000003 means a version of this root only when the step's policy was loaded
+    from this root (its `model_root` column: the root or a folder inside it). A step of the very
+    model the root started from (same folder, same version name) is the root's start version, so
+    round one of an on-policy loop (--max-version-lag 0) can train on it. Steps of any other model
+    count as version 0, older than everything this root published.
     """
 
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
-        self._runs: dict[Path, tuple[bool, Path | None]] = {}
+        self._played: dict[str, tuple[bool, Path | None]] = {}
         self._start = _start_of(self.root)
 
-    def _run(self, episode: Episode) -> tuple[bool, Path | None]:
-        """(played a model of this root, the model folder it played)."""
-        run_dir = Path(episode.path).parent.parent
-        if run_dir not in self._runs:
-            try:
-                model = json.loads((run_dir / MANIFEST).read_text()).get("model")
-            except (OSError, json.JSONDecodeError):
-                model = None
-            played = Path(model).resolve() if model is not None else None
-            ours = played is not None and self.root in (played, *played.parents)
-            self._runs[run_dir] = (ours, played)
-        return self._runs[run_dir]
+    def _model(self, model_root: str) -> tuple[bool, Path | None]:
+        """(a model of this root, the folder it names), once per distinct model_root."""
+        if model_root not in self._played:
+            played = Path(model_root).resolve() if model_root else None
+            self._played[model_root] = (played is not None and self.root in (played, *played.parents), played)
+        return self._played[model_root]
 
-    def __call__(self, episode: Episode, version: str) -> int:
-        ours, played = self._run(episode)
+    def __call__(self, model_root: str, version: str) -> int:
+        ours, played = self._model(model_root)
         if ours:
             return version_number(version) or 0
         if self._start is not None and played == self._start[0] and version == self._start[1]:
@@ -126,7 +116,7 @@ def _start_of(root: Path) -> tuple[Path, str, int] | None:
     return Path(meta["source"]).resolve(), str(meta.get("source_version")), versions[0].number
 
 
-def _version_by_name(episode: Episode, version: str) -> int:
+def _version_by_name(model_root: str, version: str) -> int:
     return version_number(version) or 0  # the base model counts as version 0
 
 
@@ -136,71 +126,71 @@ def build_ppo_samples(
     lam: float = 0.95,
     current_version: str | None = None,
     max_version_lag: int | None = None,
-    version_of: Callable[[Episode, str], int] = _version_by_name,
+    version_of: Callable[[str, str], int] = _version_by_name,
 ) -> tuple[list[PPOSample], DataReport]:
     """PPO samples from every step a policy sampled; returns (samples, report).
 
     Episodes without behaviour log-probs (expert, human, random) give no PPO samples. Steps made
     more than `max_version_lag` versions before `current_version` are dropped: their ratios would
-    be far from 1 and the clip would discard their gradient anyway. `version_of(episode, name)`
+    be far from 1 and the clip would discard their gradient anyway. `version_of(model_root, name)`
     numbers a logged version (see Lineage).
     """
     samples: list[PPOSample] = []
     report = DataReport()
     current = version_number(current_version) if current_version else None
     for episode in episodes:
-        rows = episode.table.to_pylist()
-        if any(row["logprobs"] is None or row["response_token_ids"] is None for row in rows):
+        rows = episode.rows
+        if any(row.logprobs is None or row.response_token_ids is None for row in rows):
             report.skipped["no behaviour log-probs (scripted or human agent)"] += len(rows)
             continue
         report.episodes += 1
-        episode_return = sum(row["reward"] for row in rows)
+        episode_return = sum(row.reward for row in rows)
         report.returns.append(episode_return)
-        report.successes += int(bool(rows[-1]["success"]))
-        rewards = torch.tensor([row["reward"] for row in rows], dtype=torch.float32)
-        values = torch.tensor([row["value"] if row["value"] is not None else 0.0 for row in rows], dtype=torch.float32)
-        dones = torch.tensor([float(row["terminated"] or row["truncated"]) for row in rows])
+        report.successes += int(bool(rows[-1].success))
+        rewards = torch.tensor([row.reward for row in rows], dtype=torch.float32)
+        values = torch.tensor([row.value if row.value is not None else 0.0 for row in rows], dtype=torch.float32)
+        dones = torch.tensor([float(row.done) for row in rows])
         advantages, returns = compute_gae(rewards, values, dones, gamma, lam)
         start = episode_start(rows[0])
         for t, row in enumerate(rows):
             if current is not None and max_version_lag is not None:
-                produced = version_of(episode, row["policy_version"])
+                produced = version_of(row.model_root, row.policy_version)
                 if current - produced > max_version_lag:
                     report.skipped[f"older than {max_version_lag} policy versions"] += 1
                     continue
-            if not row["response_token_ids"]:
+            if not row.response_token_ids:
                 report.skipped["empty response"] += 1
                 continue
             report.steps += 1
-            constrained = bool(json.loads(row["sampling"] or "{}").get("constrained_logprobs"))
             samples.append(
                 PPOSample(
-                    frame_png=row["frame_png"],
-                    prompt=row["prompt"],
-                    response_ids=list(row["response_token_ids"]),
-                    old_token_logprobs=list(row["logprobs"]),
-                    cot_mask=list(row["cot_mask"]),
-                    action_mask=list(row["action_mask"]),
-                    thought_coef=float(row["thought_coef"]),
+                    frame_png=row.frame_png,
+                    prompt=row.prompt,
+                    response_ids=list(row.response_token_ids),
+                    old_token_logprobs=list(row.logprobs),
+                    cot_mask=list(row.cot_mask),
+                    action_mask=list(row.action_mask),
+                    thought_coef=float(row.thought_coef),
                     old_value=float(values[t]),
                     advantage=float(advantages[t]),
                     ret=float(returns[t]),
-                    policy_version=row["policy_version"],
-                    reward=float(row["reward"]),
-                    episode=f"{row['run_id']}/{row['episode_id']}",
+                    policy_version=row.policy_version,
+                    reward=float(row.reward),
+                    episode=f"{row.run_id}/{row.episode_id}",
                     group=start,
                     episode_return=float(episode_return),
-                    legal_actions=list(row["legal_actions"]) if constrained else None,
+                    # Re-scored constrained only where the logged log-probs are the constrained policy's.
+                    legal_actions=list(row.legal_actions) if row.constrained_logprobs else None,
                 )
             )
     return samples, report
 
 
-def episode_start(first_row: dict) -> tuple:
+def episode_start(first_row: StepRow) -> tuple:
     """(env id, what the episode started from): the game file where the env names one (ALFWorld plays
     game seed % n, so seeds n apart are the same start), else the reset seed."""
-    game = json.loads(first_row.get("info") or "{}").get("game_file")
-    return (first_row["env_id"], game if game else first_row["episode_seed"])
+    game = first_row.info.get("game_file")
+    return (first_row.env_id, game if game else first_row.episode_seed)
 
 
 def group_relative_advantages(samples: list[PPOSample], eps: float = 1e-6) -> None:
@@ -228,8 +218,7 @@ def teacher_examples(episodes: Iterable[Episode]) -> list[SFTExample]:
     """Steps of expert and human episodes whose answer parsed: targets for the behaviour-cloning term."""
     examples = []
     for episode in episodes:
-        rows = episode.table.select(["agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id"]).to_pylist()
-        if rows[0]["agent_kind"] not in TEACHER_KINDS:
+        if episode.agent_kind not in TEACHER_KINDS:
             continue
-        examples += [SFTExample(r["frame_png"], r["prompt"], r["response"], r["env_id"]) for r in rows if r["parse_status"] == "ok"]
+        examples += [SFTExample(r.frame_png, r.prompt, r.response, r.env_id) for r in episode.rows if r.parse_status == "ok"]
     return examples

@@ -46,18 +46,18 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
             on_skip(reason)
 
     for episode in iter_episodes(paths, on_skip=skip_file):
-        rows = episode.table.select(["run_id", "episode_id", "agent_kind", "parse_status", "frame_png", "prompt", "response", "env_id", "observation_text"]).to_pylist()
-        if rows[0]["agent_kind"] not in TEACHER_KINDS:
-            data.skipped[f"{rows[0]['agent_kind']} episodes are not teacher data"] += len(rows)
+        if episode.agent_kind not in TEACHER_KINDS:
+            data.skipped[f"{episode.agent_kind} episodes are not teacher data"] += episode.table.num_rows
             continue
-        key = f"{rows[0]['run_id']}/{rows[0]['episode_id']}".encode()
+        rows = episode.rows
+        key = f"{rows[0].run_id}/{rows[0].episode_id}".encode()
         held_out = (zlib.crc32(key) % 10_000) < held_out_fraction * 10_000
         for row in rows:
-            if row["parse_status"] != "ok":
+            if row.parse_status != "ok":
                 data.skipped["answer did not parse"] += 1
                 continue
             split = data.held_out if held_out else data.train
-            split.append(SFTExample(row["frame_png"], row["prompt"], row["response"], row["env_id"]))
-            if captions and row["observation_text"]:
-                split.append(SFTExample(row["frame_png"], CAPTION_PROMPT, row["observation_text"], row["env_id"], "caption"))
+            split.append(SFTExample(row.frame_png, row.prompt, row.response, row.env_id))
+            if captions and row.observation_text:
+                split.append(SFTExample(row.frame_png, CAPTION_PROMPT, row.observation_text, row.env_id, "caption"))
     return data

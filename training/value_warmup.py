@@ -31,7 +31,7 @@ def discounted_returns(rewards: list[float], gamma: float) -> list[float]:
 @torch.no_grad()
 def episode_features(policy: VLMPolicy, episodes: list[Episode], batch_size: int = 16) -> torch.Tensor:
     """What the value head reads for every step of `episodes`, in order: (steps, hidden)."""
-    rows = [(decode_png(row["frame_png"]), row["prompt"]) for e in episodes for row in e.table.select(["frame_png", "prompt"]).to_pylist()]
+    rows = [(decode_png(row.frame_png), row.prompt) for e in episodes for row in e.rows]
     chunks = [policy.prompt_features([f for f, _ in rows[i : i + batch_size]], [p for _, p in rows[i : i + batch_size]])
               for i in range(0, len(rows), batch_size)]
     return torch.cat(chunks).float()
@@ -47,12 +47,12 @@ def warm_up_value_head(policy: VLMPolicy, episodes: list[Episode], gamma: float,
     about 0; each half of the episodes is valued by a head fitted on the other half. The policy
     keeps a head fitted on all of them. Scripted episodes (no log-probs) are returned unchanged.
     """
-    sampled = [e for e in episodes if e.table.column("logprobs").null_count == 0]
+    sampled = [e for e in episodes if all(row.logprobs is not None for row in e.rows)]
     if len(sampled) < 2 or epochs < 1:
         return episodes, {}
     features = episode_features(policy, sampled)
-    targets = torch.tensor([r for e in sampled for r in discounted_returns(e.table.column("reward").to_pylist(), gamma)])
-    fold = torch.tensor([k % 2 for k, e in enumerate(sampled) for _ in range(e.table.num_rows)])  # whole episodes per fold
+    targets = torch.tensor([r for e in sampled for r in discounted_returns([row.reward for row in e.rows], gamma)])
+    fold = torch.tensor([k % 2 for k, e in enumerate(sampled) for _ in e.rows])  # whole episodes per fold
     before = policy.value_head(features).detach()
     values = torch.zeros_like(targets)
     for k in (0, 1):
@@ -68,8 +68,8 @@ def warm_up_value_head(policy: VLMPolicy, episodes: list[Episode], gamma: float,
     }
     refit, offset = {}, 0
     for e in sampled:
-        refit[id(e)] = with_values(e, values[offset : offset + e.table.num_rows].tolist())
-        offset += e.table.num_rows
+        refit[id(e)] = with_values(e, values[offset : offset + len(e.rows)].tolist())
+        offset += len(e.rows)
     return [refit.get(id(e), e) for e in episodes], metrics
 
 

@@ -76,7 +76,14 @@ class ReplayLog:
 
 
 def token_decoder_for(episode_path: Path) -> TokenDecoder | None:
-    """Turn token ids into their text pieces with the tokenizer of the run's model, if it is on disk."""
+    """Turn token ids into their text pieces with the tokenizer of the model that played, if it is on disk.
+
+    The model is the episode's `model_root`; where it has none (scripted agents, v1 logs), the run
+    manifest's `model`, else the default model.
+    """
+    model_root = _model_root(Path(episode_path))
+    if model_root:
+        return _load_decoder(model_root)
     manifest_path = Path(episode_path).parent.parent / MANIFEST
     try:
         model = json.loads(manifest_path.read_text()).get("model")
@@ -87,6 +94,13 @@ def token_decoder_for(episode_path: Path) -> TokenDecoder | None:
 
         model = default_model_dir()
     return _load_decoder(str(model))
+
+
+def _model_root(episode_path: Path) -> str:
+    """The first step's model_root column, read alone ("" in a v1 log, which has none)."""
+    if "model_root" not in pq.read_schema(episode_path).names:
+        return ""
+    return pq.read_table(episode_path, columns=["model_root"]).column("model_root")[0].as_py() or ""
 
 
 @lru_cache(maxsize=4)
