@@ -75,7 +75,7 @@ PIP_LAYOUTS: dict[str, tuple[tuple[float, float], ...]] = {
 }
 PIP_SIZE = 0.075  # half-size of a pip, as a fraction of the card width
 ACE_PIP_SIZE = 0.17
-FACE_PANEL = (0.17, 0.09, 0.83, 0.91)  # J/Q/K picture frame, as fractions of the card
+FACE_PANEL = (0.2, 0.09, 0.8, 0.91)  # J/Q/K picture frame, as fractions of the card
 
 
 def suit_colour(suit: str) -> tuple[int, int, int]:
@@ -115,7 +115,7 @@ def _rank_tile(rank: str, colour: tuple[int, int, int], max_width: int, height: 
 def _corner_index(card: Card) -> Image.Image:
     """Top-left index: the rank and a small suit under it, on a transparent tile the card's size."""
     layer = Image.new("RGBA", (MASTER_W, MASTER_H), (0, 0, 0, 0))
-    rank = _rank_tile(card.rank, suit_colour(card.suit), max_width=int(0.15 * MASTER_W), height=int(0.095 * MASTER_H))
+    rank = _rank_tile(card.rank, suit_colour(card.suit), max_width=int(0.14 * MASTER_W), height=int(0.095 * MASTER_H))
     cx = 0.095 * MASTER_W
     layer.alpha_composite(rank, (round(cx - rank.width / 2), int(0.03 * MASTER_H)))
     _paste_centred(layer, _suit_tile(card.suit, 0.045 * MASTER_W), cx, 0.17 * MASTER_H)
