@@ -6,6 +6,7 @@ from gymnasium.envs.toy_text import blackjack as gym_blackjack
 
 from vlm_agent.envs.card_game import CardGameEnv, MoveResult
 from vlm_agent.envs.cards import Card, card_with_value, describe_cards
+from vlm_agent.envs.cards_paper import blackjack_frame
 from vlm_agent.envs.cards_render import TEXT, draw_card_row, draw_text, new_frame, to_array
 
 ACTIONS = ("stand", "hit")  # index = gymnasium's action (0 stick, 1 hit)
@@ -19,14 +20,16 @@ class BlackjackEnv(CardGameEnv):
     value is given a rank and suit here for the frame (10 becomes 10, J, Q or K). The frame shows
     the dealer's face-up card and a face-down one, then the dealer's whole hand when the game ends.
     The longest legal game is 20 steps (from A, A the 20th hit must bust), so the default
-    max_steps=20 truncates only an agent that sends invalid strings.
+    max_steps=20 truncates only an agent that sends invalid strings. The "paper" frames (see
+    CardGameEnv) keep the dealer's second card face down throughout, as the paper's did.
     """
 
     task_type = "blackjack"
     legal_actions = list(ACTIONS)
 
-    def __init__(self, max_steps: int = 20, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array"):
-        super().__init__(invalid_action_penalty, render_mode)
+    def __init__(self, max_steps: int = 20, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array",
+                 render: str = "clear"):
+        super().__init__(invalid_action_penalty, render_mode, render)
         self.max_steps = max_steps
         self._game = gym_blackjack.BlackjackEnv(natural=False, sab=False)
         self.player_cards: list[Card] = []
@@ -80,7 +83,11 @@ class BlackjackEnv(CardGameEnv):
     def _usable_ace(self) -> bool:
         return bool(gym_blackjack.usable_ace(self._game.player))
 
-    def render(self) -> np.ndarray:
+    def render_paper(self) -> np.ndarray:
+        # The paper's frame never turns the dealer's hole card over, not even when the game ends.
+        return blackjack_frame(self.dealer_cards[0], self.player_cards)
+
+    def render_clear(self) -> np.ndarray:
         image, draw = new_frame()
         draw_text(draw, "Dealer", 8, 28, TEXT)
         dealer = self.dealer_cards if self.finished else [self.dealer_cards[0], None]

@@ -8,6 +8,8 @@ import numpy as np
 
 from vlm_agent.envs.base import TextActionEnv
 
+RENDER_STYLES = ("clear", "paper")
+
 
 @dataclass
 class MoveResult:
@@ -25,14 +27,34 @@ class CardGameEnv(TextActionEnv):
 
     Subclasses set `legal_actions`, `task_type` and `max_steps`, deal in `reset` (calling
     `start_episode`), and implement `play` (one legal move), `describe` (the state in words),
-    `state` (the dict experts read) and `render`. Every step counts toward `max_steps`, invalid
-    ones included, so an agent that sends only invalid strings is still truncated.
+    `state` (the dict experts read), `render_clear` and `render_paper`. Every step counts toward
+    `max_steps`, invalid ones included, so an agent that sends only invalid strings is still
+    truncated.
+
+    `render` picks the frames: "clear" (big centred ranks on plain cards, drawn for a small
+    model) or "paper" (real card faces at the paper's sizes, envs/cards_paper.py);
+    `info["render"]` says which drew the step's frame.
     """
 
     task_type = ""
     legal_actions: list[str] = []
     max_steps = 0
     steps = 0
+
+    def __init__(self, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array", render: str = "clear"):
+        super().__init__(invalid_action_penalty, render_mode)
+        if render not in RENDER_STYLES:
+            raise ValueError(f"render must be one of {', '.join(RENDER_STYLES)}, not {render!r}")
+        self.render_style = render  # not `self.render`: that is gymnasium's method
+
+    def render(self) -> np.ndarray:
+        return self.render_paper() if self.render_style == "paper" else self.render_clear()
+
+    def render_clear(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def render_paper(self) -> np.ndarray:
+        raise NotImplementedError
 
     def start_episode(self) -> tuple[np.ndarray, dict]:
         """Reset the step count; return the first observation and info."""
@@ -68,4 +90,5 @@ class CardGameEnv(TextActionEnv):
             "task_text": "",  # the rules are the prompt's; the paper adds no task line for the cards
             "state": {**self.state(), "steps": self.steps, "max_steps": self.max_steps},
             "invalid_action": invalid_action,
+            "render": self.render_style,
         }

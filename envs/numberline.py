@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm_agent.envs.card_game import CardGameEnv, MoveResult
+from vlm_agent.envs.cards_paper import numberline_frame
 from vlm_agent.envs.cards_render import HIGHLIGHT, TEXT, draw_text, font, new_frame, to_array
 
 LINE_LEFT, LINE_RIGHT, LINE_Y = 30, 270, 215
@@ -20,8 +21,9 @@ class NumberLineEnv(CardGameEnv):
     task_type = "numberline"
     legal_actions = ["+", "-"]
 
-    def __init__(self, max_position: int = 5, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array"):
-        super().__init__(invalid_action_penalty, render_mode)
+    def __init__(self, max_position: int = 5, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array",
+                 render: str = "clear"):
+        super().__init__(invalid_action_penalty, render_mode, render)
         if max_position < 1:
             raise ValueError("max_position must be at least 1")
         self.max_position = max_position
@@ -52,7 +54,10 @@ class NumberLineEnv(CardGameEnv):
     def state(self) -> dict:
         return {"target": self.target, "current": self.current, "max_position": self.max_position}
 
-    def render(self) -> np.ndarray:
+    def render_paper(self) -> np.ndarray:
+        return numberline_frame(self.target, self.current)
+
+    def render_clear(self) -> np.ndarray:
         image, draw = new_frame()
         draw_text(draw, f"Target: {self.target}", 24, 44, TEXT)
         draw_text(draw, f"Current: {self.current}", 90, 44, HIGHLIGHT)

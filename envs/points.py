@@ -6,6 +6,7 @@ import numpy as np
 from vlm_agent.envs.arithmetic import evaluate, format_formula, is_solvable
 from vlm_agent.envs.card_game import CardGameEnv, MoveResult
 from vlm_agent.envs.cards import Card, deal_card, describe_cards
+from vlm_agent.envs.cards_paper import ezpoints_frame, points24_frame
 from vlm_agent.envs.cards_render import HIGHLIGHT, TEXT, draw_card_row, draw_text, draw_wrapped, new_frame, to_array
 
 NUMBERS = tuple(str(n) for n in range(1, 11))
@@ -29,8 +30,9 @@ class FormulaCardsEnv(CardGameEnv):
     operators = ""  # arithmetic operators this game offers
     parentheses = False
 
-    def __init__(self, formula_limit: int, max_steps: int, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array"):
-        super().__init__(invalid_action_penalty, render_mode)
+    def __init__(self, formula_limit: int, max_steps: int, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array",
+                 render: str = "clear"):
+        super().__init__(invalid_action_penalty, render_mode, render)
         self.formula_limit = formula_limit
         self.max_steps = max_steps
         self.legal_actions = list(NUMBERS) + list(self.operators) + (["(", ")"] if self.parentheses else []) + ["="]
@@ -89,7 +91,17 @@ class FormulaCardsEnv(CardGameEnv):
             "solvable": self.solvable,
         }
 
-    def render(self) -> np.ndarray:
+    def render_paper(self) -> np.ndarray:
+        # The paper writes a space where a number no card offers went; so does its frame.
+        tokens = [" " if token == BLANK else token for token in self.formula]
+        return self.paper_frame(self.cards, tokens)
+
+    @staticmethod
+    def paper_frame(cards: list[Card], tokens: list[str]) -> np.ndarray:
+        """The game's paper-faithful frame (its text layout differs between EZPoints and Points24)."""
+        raise NotImplementedError
+
+    def render_clear(self) -> np.ndarray:
         image, draw = new_frame()
         card_height = 126 if len(self.cards) <= 2 else 90
         draw_card_row(draw, self.cards, top=12, max_height=card_height)
@@ -109,9 +121,11 @@ class EZPointsEnv(FormulaCardsEnv):
     task_type = "ezpoints"
     target = 12
     operators = "+*"
+    paper_frame = staticmethod(ezpoints_frame)
 
-    def __init__(self, formula_limit: int = 5, max_steps: int = 10, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array"):
-        super().__init__(formula_limit, max_steps, invalid_action_penalty, render_mode)
+    def __init__(self, formula_limit: int = 5, max_steps: int = 10, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array",
+                 render: str = "clear"):
+        super().__init__(formula_limit, max_steps, invalid_action_penalty, render_mode, render)
 
     def deal(self) -> list[Card]:
         # Redeal until solvable: the accepted deals keep the uniform card draw's relative odds.
@@ -132,9 +146,11 @@ class Points24Env(FormulaCardsEnv):
     target = 24
     operators = "+-*/"
     parentheses = True
+    paper_frame = staticmethod(points24_frame)
 
-    def __init__(self, formula_limit: int = 20, max_steps: int = 30, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array"):
-        super().__init__(formula_limit, max_steps, invalid_action_penalty, render_mode)
+    def __init__(self, formula_limit: int = 20, max_steps: int = 30, invalid_action_penalty: float = -1.0, render_mode: str | None = "rgb_array",
+                 render: str = "clear"):
+        super().__init__(formula_limit, max_steps, invalid_action_penalty, render_mode, render)
 
     def deal(self) -> list[Card]:
         return [deal_card(self.np_random) for _ in range(4)]
