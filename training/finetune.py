@@ -73,8 +73,10 @@ def data_metrics(report: DataReport) -> dict:
 class PPOTrainer:
     """Holds the policy, optimizer and scheduler; `update` trains on episodes, `publish` saves a version."""
 
-    def __init__(self, start_model: Path | None, out: Path, config: PPOConfig, resume: bool = False, sampling: dict | None = None):
+    def __init__(self, start_model: Path | None, out: Path, config: PPOConfig, resume: bool = False, sampling: dict | None = None,
+                 run_options: dict | None = None):
         self.config = config
+        self.run_options = run_options  # stored as meta["run"] in every version published: `--config VERSION` re-runs it
         self.store = CheckpointStore(out)
         self.store.clean_partial()
         latest = self.store.latest()
@@ -103,7 +105,7 @@ class PPOTrainer:
         if start_model is None:
             raise ValueError("--model is needed to start a new checkpoint root")
         start = load_policy(start_model)
-        meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version}
+        meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, "run": self.run_options}
         return self.store.publish(start.save_pretrained, meta)
 
     @property
@@ -145,7 +147,7 @@ class PPOTrainer:
             save_trainer_state(folder, self.optimizer, self.scheduler, self.counters)
 
         summary = {k: v for k, v in metrics.items() if k != "first_minibatch"}
-        ref = self.store.publish(save, {"kind": "ppo", "update": self.updates, "metrics": summary, "config": asdict(self.config), "lora": is_lora(self.policy)})
+        ref = self.store.publish(save, {"kind": "ppo", "update": self.updates, "metrics": summary, "config": asdict(self.config), "lora": is_lora(self.policy), "run": self.run_options})
         self.policy.policy_version = ref.name
         self.metrics_log.log(self.updates, {**summary, "version": ref.name})
         return ref

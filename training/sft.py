@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -15,29 +15,9 @@ from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.runtime.checkpoints import CheckpointStore
+from vlm_agent.training.sft_config import SFTConfig  # noqa: F401  (defined apart so the CLI needs no torch)
 from vlm_agent.training.sft_data import SFTData, SFTExample
 from vlm_agent.training.trainer_state import load_trainer_state, save_trainer_state
-
-
-@dataclass
-class SFTConfig:
-    steps: int = 2000
-    batch_size: int = 16
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    eval_every: int = 200
-    save_every: int = 500
-    held_out_batches: int = 8
-    seed: int = 0
-    # Keep the vision tower and connector as they are: after `vision-pretrain` they already see the
-    # frame, and Adam's full-size steps on SFT's early, noisy gradients would wash that out
-    # (measured: 30-50% relative weight change in 500 steps, and the model stopped reading).
-    freeze_vision: bool = False
-    # Publish and stop at this step while the learning-rate schedule still spans `steps`: a staged
-    # run (stop, look, --resume) that a recipe can state exactly, unlike a Ctrl-C.
-    stop_at: int | None = None
 
 
 def answer_ids(policy: VLMPolicy, answer: str) -> list[int]:
@@ -118,6 +98,7 @@ def run_sft(
     config: SFTConfig,
     resume: bool = False,
     on_progress: Callable[[int, dict], None] | None = None,
+    run_options: dict | None = None,
 ) -> dict:
     """Train from `start_model` (or the newest version under `out` with `resume`); return the last metrics.
 
@@ -148,7 +129,7 @@ def run_sft(
             policy.save_pretrained(folder)
             save_trainer_state(folder, optimizer, scheduler, {"step": step, "kind": "sft"})
 
-        store.publish(save, {"kind": "sft", "step": step, "metrics": metrics, "config": asdict(config)})
+        store.publish(save, {"kind": "sft", "step": step, "metrics": metrics, "config": asdict(config), "run": run_options})
 
     with stop:
         last = min(config.steps, config.stop_at or config.steps)

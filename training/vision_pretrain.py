@@ -10,7 +10,7 @@ the published model is a normal model folder whose language model and value head
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,28 +23,13 @@ from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.runtime.checkpoints import CheckpointStore
+from vlm_agent.training.vision_config import VisionPretrainConfig  # noqa: F401  (defined apart so the CLI needs no torch)
 from vlm_agent.training.sft import StopFlag, cosine_with_warmup, optimizer_step
 from vlm_agent.training.sft_data import SFTData, SFTExample
 from vlm_agent.training.trainer_state import load_trainer_state, save_trainer_state
 
 HEAD_FILE = "caption_head.pt"
 IGNORE = -100
-
-
-@dataclass
-class VisionPretrainConfig:
-    steps: int = 600
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_steps: int = 30
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    caption_tokens: int = 64  # caption positions predicted; longer captions are cut
-    head_width: int = 64
-    eval_every: int = 100
-    save_every: int = 200
-    held_out_batches: int = 4
-    seed: int = 0
 
 
 class CaptionHead(nn.Module):
@@ -107,6 +92,7 @@ def run_vision_pretrain(
     config: VisionPretrainConfig,
     resume: bool = False,
     on_progress: Callable[[int, dict], None] | None = None,
+    run_options: dict | None = None,
 ) -> dict:
     """Train the vision tower and connector of `start_model` on `data`'s captions; publish under `out`.
 
@@ -141,7 +127,7 @@ def run_vision_pretrain(
             torch.save(head.state_dict(), folder / HEAD_FILE)
             save_trainer_state(folder, optimizer, scheduler, {"step": step, "kind": "vision-pretrain"})
 
-        store.publish(save, {"kind": "vision-pretrain", "step": step, "metrics": metrics, "config": asdict(config)})
+        store.publish(save, {"kind": "vision-pretrain", "step": step, "metrics": metrics, "config": asdict(config), "run": run_options})
 
     with StopFlag() as stop:
         while step < config.steps and not stop.requested:
