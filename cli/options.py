@@ -28,7 +28,6 @@ from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
-import click
 import typer
 
 CONFIG_HELP = "TOML file of options (keys: option names; the command line overrides it), or a checkpoint version to re-run."
@@ -167,14 +166,15 @@ def options_command(command: str, *configs: type, defaults: dict | None = None, 
     specs = option_specs(*configs, defaults=defaults, flags=flags, exclude=exclude)
 
     def wrap(func: Callable[[Options], Any]) -> Callable:
-        def run_command(**given: Any) -> Any:
+        def run_command(context: typer.Context, **given: Any) -> Any:
             from vlm_agent.cli.main import user_errors
 
             with user_errors():
-                options = resolve(command, specs, given, _from_command_line(given))
+                options = resolve(command, specs, given, _from_command_line(context, given))
             return func(options)
 
-        parameters = [spec.parameter() for spec in specs]
+        parameters = [inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+        parameters += [spec.parameter() for spec in specs]
         parameters.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
                                             default=typer.Option(None, "--config", help=CONFIG_HELP)))
         run_command.__signature__ = inspect.Signature(parameters)
@@ -187,12 +187,10 @@ def options_command(command: str, *configs: type, defaults: dict | None = None, 
     return wrap
 
 
-def _from_command_line(given: dict) -> set[str]:
-    """The parameters the user typed (click knows each value's source)."""
-    context = click.get_current_context(silent=True)
-    if context is None:
-        return set(given)
-    return {name for name in given if context.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)}
+def _from_command_line(context: typer.Context, given: dict) -> set[str]:
+    """The parameters the user typed (click knows each value's source; an empty list argument counts as untyped)."""
+    typed = {name for name, value in given.items() if value is not None and value != () and value != []}
+    return {name for name in typed if getattr(context.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
 
 
 def resolve(command: str, specs: list[OptionSpec], given: dict[str, Any], typed: set[str]) -> Options:
