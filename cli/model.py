@@ -8,6 +8,7 @@ from typing import List
 import typer
 
 from vlm_agent.cli.options import Options, options_command
+from vlm_agent.cli.vision import SupervisedOptions
 from vlm_agent.training.sft_config import SFTConfig
 
 model_app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -129,12 +130,7 @@ def _print_info(console, path: Path) -> None:
 
 
 @dataclass
-class SFTOptions:
-    logs: list[Path] = field(metadata={"argument": True, "help": "Log folders (or episode files) of expert episodes."})
-    model: Path = field(metadata={"help": "Model folder (or checkpoint root) to start from."})
-    out: Path = field(metadata={"help": "Checkpoint root to publish versions into."})
-    resume: bool = field(default=False, metadata={"help": "Continue from the newest version under --out."})
-    held_out: float = field(default=0.05, metadata={"help": "Fraction of episodes held out.", "min": 0.0, "max": 0.5})
+class SFTOptions(SupervisedOptions):
     captions: bool = field(default=False, metadata={
         "help": "Also learn to describe each frame by its text state (teaches a new vision tower to read)."})
 

@@ -279,9 +279,3 @@ def _one(spec: OptionSpec, value: Any, where: str) -> Any:
         raise ValueError(f"{where}: {value!r} is not one of {', '.join(map(str, spec.choices))}")
     return value
 
-
-def write_config(path: Path, run: dict) -> None:
-    """`Options.record()` as a TOML file `--config` reads back."""
-    import tomli_w
-
-    path.write_text(tomli_w.dumps(run))

@@ -9,15 +9,17 @@ from vlm_agent.training.vision_config import VisionPretrainConfig
 
 
 @dataclass
-class VisionOptions:
+class SupervisedOptions:
+    """What `vision-pretrain` and `sft` train from and publish to."""
+
     logs: list[Path] = field(metadata={"argument": True, "help": "Log folders (or episode files) of expert episodes."})
-    model: Path = field(metadata={"help": "Model folder (or checkpoint root) to start from, e.g. from `model init`."})
-    out: Path = field(metadata={"help": "Checkpoint root to publish versions into (give it to `sft --model`)."})
+    model: Path = field(metadata={"help": "Model folder (or checkpoint root) to start from, e.g. from `model init` or `vision-pretrain`."})
+    out: Path = field(metadata={"help": "Checkpoint root to publish versions into."})
     resume: bool = field(default=False, metadata={"help": "Continue from the newest version under --out."})
     held_out: float = field(default=0.05, metadata={"help": "Fraction of episodes held out.", "min": 0.0, "max": 0.5})
 
 
-@options_command("vision-pretrain", VisionOptions, VisionPretrainConfig)
+@options_command("vision-pretrain", SupervisedOptions, VisionPretrainConfig)
 def vision_pretrain(options: Options) -> None:
     """Vision pretraining: image tokens alone learn to predict each frame's caption (its text state)."""
     from vlm_agent.cli.main import console, err_console, user_errors
