@@ -17,6 +17,7 @@ from vlm_agent.agent.keyed_sampling import KeyedGumbelSampler
 from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import build_prompt
+from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.agent.streaming import BatchTextStreamer
 from vlm_agent.agent.threads import configure_torch_threads
 from vlm_agent.agent.token_masks import generated_offsets, masks_from_offsets
@@ -52,12 +53,12 @@ class VLMPolicy:
         value_head: ValueHead,
         *,
         policy_version: str = "",
-        prompt_variant: str = "cot",
-        greedy: bool = False,
-        temperature: float = 0.2,
-        top_p: float = 1.0,
-        max_new_tokens: int = 256,
-        constrain_actions: bool = False,
+        prompt_variant: str = SamplingConfig.prompt,
+        greedy: bool = SamplingConfig.greedy,
+        temperature: float = SamplingConfig.temperature,
+        top_p: float = SamplingConfig.top_p,
+        max_new_tokens: int = SamplingConfig.max_new_tokens,
+        constrain_actions: bool = SamplingConfig.constrain_actions,
         seed: int = 0,
         model_root: str = "",
     ):

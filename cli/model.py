@@ -1,10 +1,15 @@
 """`vlm-agent model ...` (build and inspect models) and `vlm-agent sft` (supervised fine-tuning)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
+
+from vlm_agent.cli.options import Options, options_command
+from vlm_agent.cli.vision import SupervisedOptions
+from vlm_agent.training.sft_config import SFTConfig
 
 model_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -124,36 +129,30 @@ def _print_info(console, path: Path) -> None:
     )
 
 
-def sft(
-    logs: List[Path] = typer.Argument(..., help="Log folders (or episode files) of expert episodes."),
-    model: Path = typer.Option(..., help="Model folder (or checkpoint root) to start from."),
-    out: Path = typer.Option(..., help="Checkpoint root to publish versions into."),
-    steps: int = typer.Option(2000, min=1, help="Optimizer steps in all (a resumed run counts the earlier ones)."),
-    batch_size: int = typer.Option(16, min=1),
-    lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (warmup, then cosine to a tenth)."),
-    warmup_steps: int = typer.Option(100, min=0),
-    save_every: int = typer.Option(500, min=1, help="Publish a version every this many steps."),
-    eval_every: int = typer.Option(200, min=1, help="Held-out loss every this many steps."),
-    held_out: float = typer.Option(0.05, min=0.0, max=0.5, help="Fraction of episodes held out."),
-    captions: bool = typer.Option(False, "--captions", help="Also learn to describe each frame by its text state (teaches a new vision tower to read)."),
-    freeze_vision: bool = typer.Option(False, "--freeze-vision", help="Train only the language model (and value head): keep what `vision-pretrain` taught."),
-    seed: int = typer.Option(0),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest version under --out."),
-    stop_at: Optional[int] = typer.Option(None, min=1, help="Publish and stop at this step; the schedule still spans --steps (continue with --resume)."),
-) -> None:
+@dataclass
+class SFTOptions(SupervisedOptions):
+    captions: bool = field(default=False, metadata={
+        "help": "Also learn to describe each frame by its text state (teaches a new vision tower to read)."})
+
+
+@options_command("sft", SFTOptions, SFTConfig)
+def sft(options: Options) -> None:
     """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
     from vlm_agent.cli.main import console, err_console, user_errors
     from vlm_agent.cli.progress import published_line, train_with_progress
-    from vlm_agent.training.sft import SFTConfig, run_sft
+    from vlm_agent.training.sft import run_sft
     from vlm_agent.training.sft_data import load_sft_data
 
     with user_errors():
-        data = load_sft_data(logs, held_out, captions=captions, on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+        data = load_sft_data(options.logs, options.held_out, captions=options.captions,
+                             on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
-        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, save_every=save_every, eval_every=eval_every, seed=seed, freeze_vision=freeze_vision, stop_at=stop_at)
+        config = options.build(SFTConfig)
         metrics = train_with_progress(
-            console, "sft", steps, lambda show: run_sft(data, model, out, config, resume=resume, on_progress=show),
+            console, "sft", config.steps,
+            lambda show: run_sft(data, options.model, options.out, config, resume=options.resume, on_progress=show,
+                                 run_options=options.record()),
             status=lambda m: f"loss {m['loss']:.3f}",
             held_out=lambda m: f"loss {m['loss']:.3f}  held-out {m['held_out_loss']:.3f}",
         )
-        console.print(published_line(out, metrics))
+        console.print(published_line(options.out, metrics))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vlm_agent.agent.sampling_config import SamplingConfig
+
 AGENT_KINDS = ("vlm", "expert", "random", "human")
 
 
@@ -13,30 +15,30 @@ def default_model_dir() -> Path:
     return Path(vlm_agent.agent.__file__).parent / "default_checkpoint"
 
 
-def make_agent(
-    kind: str,
-    *,
-    model: Path | None = None,
-    seed: int = 0,
-    prompt_variant: str = "cot",
-    sampling: dict | None = None,
-):
-    """Return an object satisfying agent.interface.Agent; ValueError on a bad choice."""
+def make_agent(kind: str, *, model: Path | None = None, seed: int = 0, sampling: SamplingConfig = SamplingConfig()):
+    """Return an object satisfying agent.interface.Agent; ValueError on a bad choice.
+
+    Scripted agents use only `sampling.prompt` (the prompt they log); the VLM all of it.
+    """
     if kind not in AGENT_KINDS:
         raise ValueError(f"unknown agent {kind!r}; use one of {', '.join(AGENT_KINDS)}")
     if kind == "random":
         from vlm_agent.agent.scripted import RandomAgent
 
-        return RandomAgent(prompt_variant=prompt_variant, seed=seed)
+        return RandomAgent(prompt_variant=sampling.prompt, seed=seed)
     if kind == "expert":
         from vlm_agent.agent.experts import ExpertAgent
 
-        return ExpertAgent(prompt_variant=prompt_variant, seed=seed)
+        return ExpertAgent(prompt_variant=sampling.prompt, seed=seed)
     if kind == "human":
         from vlm_agent.agent.human import HumanAgent
 
-        return HumanAgent(prompt_variant=prompt_variant)
+        return HumanAgent(prompt_variant=sampling.prompt)
     from vlm_agent.runtime.checkpoints import load_policy
 
-    model_dir = Path(model) if model is not None else default_model_dir()
-    return load_policy(model_dir, prompt_variant=prompt_variant, seed=seed, **(sampling or {}))
+    return load_policy(model_path(model), seed=seed, **sampling.policy_kwargs())
+
+
+def model_path(model: Path | None) -> Path:
+    """The model a VLM agent plays: `model`, or the shipped default when none is given."""
+    return Path(model) if model is not None else default_model_dir()

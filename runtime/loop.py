@@ -27,14 +27,18 @@ _INFO_SKIP = {"text", "legal_actions", "task_type", "task_text", "state", "histo
 
 @dataclass
 class LoopConfig:
-    env_id: str
-    episodes: int = 10
-    num_envs: int = 1
-    seed: int = 0
-    repeats: int = 1  # each start is played this many times in a row: groups for group-relative advantages
-    fallback: str = "noop"
-    thought_coef: float | None = None
-    env_kwargs: dict = field(default_factory=dict)
+    env_id: str = field(metadata={"cli": False})  # the command's ENV argument, resolved
+    episodes: int = field(default=10, metadata={"help": "Episodes to finish.", "min": 1})
+    num_envs: int = field(default=1, metadata={"help": "Environments stepped together (one batched model call).", "min": 1})
+    seed: int = field(default=0, metadata={"help": "Episode k is reset with seed + k (seed + k // repeats with --repeats)."})
+    repeats: int = field(default=1, metadata={  # groups for group-relative advantages
+        "help": "Play each start this many times in a row (groups for --advantage grpo).", "min": 1})
+    fallback: str = field(default="noop", metadata={
+        "help": "What an unparsable answer does: noop (no step, penalty) or random (RL4VLM's reference).", "choices": FALLBACKS})
+    thought_coef: float | None = field(default=None, metadata={
+        "help": "Weight of CoT tokens in the step log-prob, logged with each step (the paper's lambda); default 0.5 cards, 0.2 ALFWorld.",
+        "min": 0.0})
+    env_kwargs: dict = field(default_factory=dict, metadata={"cli": False})
 
     def __post_init__(self) -> None:
         if self.fallback not in FALLBACKS:

@@ -234,3 +234,46 @@ def test_online_train_plays_updates_and_publishes_in_one_process(model_dir, tmp_
     assert versions == ["v000001", "v000002"]  # each round played by the version the previous round published
     seeds = sorted(e.table.column("episode_seed")[0].as_py() for e in episodes)
     assert seeds == [0, 0, 1, 1]  # one start per round, played twice; the next round moves on to the next start
+
+
+def test_finetune_logs_alone_trains_the_model_that_played_them_and_says_how_to_play_it(tmp_path, monkeypatch):
+    """The card's commands as typed, in a fresh folder: play with the shipped model, then `finetune logs/`."""
+    monkeypatch.chdir(tmp_path)
+    played = runner.invoke(app, ["play", "numberline", "--episodes", "16", "--num-envs", "8", "--headless"])
+    assert played.exit_code == 0, played.output
+    result = runner.invoke(app, ["finetune", "logs/"])
+    assert result.exit_code == 0, result.output
+    store = CheckpointStore(tmp_path / "checkpoints" / "finetune")
+    assert store.latest().name == "v000002"
+    start = store.versions()[0].meta()
+    assert start["source_version"] == "default-sft-v5"  # the shipped model, which played the logs
+    assert "vlm-agent play numberline --model checkpoints/finetune" in result.output
+    again = runner.invoke(app, ["finetune", "logs/"])  # the default root started from the same model: continued
+    assert again.exit_code == 0, again.output
+    assert "continuing checkpoints/finetune" in again.output and store.latest().name == "v000003"
+
+
+def test_logs_of_two_models_ask_for_model(model_dir, sampled_logs, tmp_path, monkeypatch):
+    logs = tmp_path / "logs"
+    shutil.copytree(sampled_logs, logs)
+    shutil.copytree(logs / "sampled", logs / "other")
+    manifest = logs / "other" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(str(model_dir), str(tmp_path / "another-model")))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["finetune", str(logs)])
+    assert result.exit_code == 2 and "played by 2 models" in result.output and "pass --model" in result.output
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_versions_stored_options_re_run_it(model_dir, sampled_logs, tmp_path):
+    first = ["finetune", str(sampled_logs), "--model", str(model_dir), "--out", str(tmp_path / "a"), "--epochs", "1", "--lr", "1e-4",
+             "--no-norm-adv", "--max-version-lag", "9"]
+    assert runner.invoke(app, first).exit_code == 0
+    stored = CheckpointStore(tmp_path / "a").latest().meta()["run"]
+    assert stored["command"] == "finetune" and stored["lr"] == 1e-4 and stored["norm_adv"] is False
+    version = CheckpointStore(tmp_path / "a").latest().path
+    result = runner.invoke(app, ["finetune", "--config", str(version), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    rerun = CheckpointStore(tmp_path / "b").latest().meta()
+    assert rerun["run"] == {**stored, "out": str(tmp_path / "b")}
+    assert rerun["config"] == CheckpointStore(tmp_path / "a").latest().meta()["config"]

@@ -87,6 +87,26 @@ def test_vision_pretrain_then_sft_from_its_output(base_model, tmp_path):
     assert missing.exit_code != 0 and "nope" in missing.output and len(missing.output.strip().splitlines()) <= 2
 
 
+def test_sft_and_vision_pretrain_read_a_config_file_and_store_the_options_they_ran_with(base_model, tmp_path):
+    import json
+
+    logs = tmp_path / "logs"
+    assert runner.invoke(app, ["play", "numberline", "--agent", "expert", "--episodes", "4", "--headless", "--log-dir", str(logs)]).exit_code == 0
+    (tmp_path / "vision.toml").write_text(
+        f'command = "vision-pretrain"\nlogs = ["{logs}"]\nmodel = "{base_model}"\nout = "{tmp_path / "vision"}"\nsteps = 5\nbatch-size = 2\n')
+    vision = runner.invoke(app, ["vision-pretrain", "--config", str(tmp_path / "vision.toml"), "--steps", "1"])
+    assert vision.exit_code == 0, vision.output
+    (tmp_path / "sft.toml").write_text(f'logs = ["{logs}"]\nmodel = "{tmp_path / "vision"}"\nout = "{tmp_path / "sft"}"\n'
+                                       'steps = 1\nbatch_size = 2\nwarmup_steps = 1\nfreeze_vision = true\n')
+    result = runner.invoke(app, ["sft", "--config", str(tmp_path / "sft.toml")])
+    assert result.exit_code == 0, result.output
+    for root, command, steps in (("vision", "vision-pretrain", 1), ("sft", "sft", 1)):
+        meta = json.loads(next((tmp_path / root / "versions").glob("v*/vlm_agent_checkpoint.json")).read_text())
+        assert meta["run"]["command"] == command and meta["run"]["steps"] == steps == meta["config"]["steps"]
+        assert meta["run"]["batch_size"] == 2 and meta["run"]["logs"] == [str(logs)]
+    assert meta["config"]["freeze_vision"] is True
+
+
 def test_eval_writes_json_with_the_command_and_interval(base_model, tmp_path):
     out = tmp_path / "result.json"
     args = ["eval", "numberline", "--model", str(base_model), "--episodes", "2", "--max-new-tokens", "4",

@@ -1,7 +1,6 @@
 """Supervised fine-tuning on expert answers: loss on answer tokens only, periodic resumable checkpoints."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,28 +11,8 @@ from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.run_scaffold import StopFlag, TrainingRun  # noqa: F401  (StopFlag: the CLI imports it from here)
+from vlm_agent.training.sft_config import SFTConfig  # noqa: F401  (defined apart so the CLI needs no torch)
 from vlm_agent.training.sft_data import SFTData, SFTExample
-
-
-@dataclass
-class SFTConfig:
-    steps: int = 2000
-    batch_size: int = 16
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    eval_every: int = 200
-    save_every: int = 500
-    held_out_batches: int = 8
-    seed: int = 0
-    # Keep the vision tower and connector as they are: after `vision-pretrain` they already see the
-    # frame, and Adam's full-size steps on SFT's early, noisy gradients would wash that out
-    # (measured: 30-50% relative weight change in 500 steps, and the model stopped reading).
-    freeze_vision: bool = False
-    # Publish and stop at this step while the learning-rate schedule still spans `steps`: a staged
-    # run (stop, look, --resume) that a recipe can state exactly, unlike a Ctrl-C.
-    stop_at: int | None = None
 
 
 def answer_ids(policy: VLMPolicy, answer: str) -> list[int]:

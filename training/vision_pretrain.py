@@ -10,7 +10,6 @@ the published model is a normal model folder whose language model and value head
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,25 +22,10 @@ from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.run_scaffold import TrainingRun
 from vlm_agent.training.sft_data import SFTData, SFTExample
+from vlm_agent.training.vision_config import VisionPretrainConfig  # noqa: F401  (defined apart so the CLI needs no torch)
 
 HEAD_FILE = "caption_head.pt"
 IGNORE = -100
-
-
-@dataclass
-class VisionPretrainConfig:
-    steps: int = 600
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_steps: int = 30
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    caption_tokens: int = 64  # caption positions predicted; longer captions are cut
-    head_width: int = 64
-    eval_every: int = 100
-    save_every: int = 200
-    held_out_batches: int = 4
-    seed: int = 0
 
 
 class CaptionHead(nn.Module):

@@ -1,0 +1,24 @@
+"""How the VLM writes its answers: the one place the decoding settings and their defaults live."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vlm_agent.agent.prompts import VARIANTS
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    greedy: bool = field(default=False, metadata={"help": "Greedy decoding instead of sampling."})
+    temperature: float = field(default=0.2, metadata={"help": "Sampling temperature (paper: 0.2).", "min": 0.0})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold.", "min": 0.0, "max": 1.0})
+    max_new_tokens: int = field(default=256, metadata={"help": "Longest answer the model may write.", "min": 1})
+    constrain_actions: bool = field(default=False, metadata={
+        "help": "Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained "
+                "policy's, as PPO re-scores them)."})
+    prompt: str = field(default="cot", metadata={"help": "cot (thoughts then action) or action-only (the paper's ablation).",
+                                                 "choices": VARIANTS})
+
+    def policy_kwargs(self) -> dict:
+        """The keyword arguments of VLMPolicy (and load_policy) these settings stand for."""
+        return {"greedy": self.greedy, "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                "constrain_actions": self.constrain_actions, "prompt_variant": self.prompt}
