@@ -4,15 +4,16 @@ The answer is read once, left to right, by one regular expression, so time and m
 in its length whatever the model wrote. What it reads:
 - an action key: `"action"` or `'action'` (ASCII letters in any case), a colon, whitespace around it;
 - the key's value, from the first character after that whitespace:
-  `"...`  a JSON string, to the first `"` no backslash escapes (escapes decoded; kept as written
-          where they are not valid JSON);
-  `'...`  text to the next `'`;
+  `"...`  a JSON string, to the first `"` not escaped by a backslash (escapes decoded; kept as
+          written where they are not valid JSON); without one, to the end: unterminated;
+  `'...`  text to the next `'` (or to the end: unterminated);
   `{` `[` an object or a list: no action (an action is a string); reading goes on inside it;
   else    a bare value, to `,` `}` `]`, a newline, the next action key or the end, whitespace
           stripped; nothing there: no action.
   A quoted value is one token: an action key written inside it is text, not a field.
 Every action field must name the same legal action (or all be illegal, or all hold no action),
-otherwise the answer is ambiguous; the last field is the answer.
+otherwise the answer is ambiguous; the last field is the answer, and an unterminated one is not
+accepted. Past MAX_FIELDS fields the answer is ambiguous and reading stops.
 """
 from __future__ import annotations
 
@@ -154,13 +155,11 @@ def parse_action(answer: str, legal_actions: Sequence[str]) -> ParseResult:
     last = fields[-1]
     found = dict(value=last.value, span=last.span)
     if not last.closed:
-        return ParseResult(
-            ParseStatus.UNTERMINATED, **found, reason=f"the action value {last.shown} has no closing quote: the answer was cut"
-        )
+        reason = f"the action value {last.shown} has no closing quote: the answer ended (or was cut) inside it"
+        return ParseResult(ParseStatus.UNTERMINATED, **found, reason=reason)
     if len(fields) > MAX_FIELDS:
-        return ParseResult(
-            ParseStatus.AMBIGUOUS, **found, reason=f"more than {MAX_FIELDS} action fields: a loop, not one decision"
-        )
+        reason = f"more than {MAX_FIELDS} action fields: a loop, not one decision"
+        return ParseResult(ParseStatus.AMBIGUOUS, **found, reason=reason)
     if len(outcomes) > 1:
         listed = ", ".join(f.shown for f in fields[:_DESCRIBED]) + (", ..." if len(fields) > _DESCRIBED else "")
         return ParseResult(ParseStatus.AMBIGUOUS, **found, reason=f"{len(fields)} action fields disagree: {listed}")
