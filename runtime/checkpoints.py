@@ -80,9 +80,10 @@ class RootClaim:
     """An exclusive claim on a checkpoint root; released by `release()` or leaving its `with` block.
 
     The claim is an flock on <root>/LOCK, so the kernel drops it when the holder dies however it
-    dies (SIGKILL, power loss of a local disk): a lock left by a crash is stale by construction and
-    the next claim takes it over, with `took_over` saying whose it was. No pid test is needed, so a
-    reused pid cannot keep a dead run's lock alive.
+    dies (SIGKILL, out of memory): the lock a crash leaves is stale by construction and the next
+    claim takes it over, with `took_over` saying whose it was. No pid test is needed, so a reused
+    pid cannot keep a dead run's lock alive. (Children forked while it is held share it until they
+    exit.)
     """
 
     def __init__(self, root: Path, fd: int, holder: Holder, took_over: Holder | None):
@@ -107,8 +108,8 @@ class CheckpointStore:
     """Publishes and finds versions under one root folder.
 
     `expected_latest` is the version the next publish replaces as LATEST: what LATEST was when the
-    store was opened, then each version it publishes. A trainer opens its store where it reads the
-    version it starts from.
+    store was opened or claimed, then each version it publishes. A trainer opens (or claims) its
+    store where it reads the version it starts from.
     """
 
     def __init__(self, root: Path):
@@ -137,7 +138,11 @@ class CheckpointStore:
 
     def claim(self, command: str | None = None) -> RootClaim:
         """Claim the root for this process (use as a context manager); RootClaimedError naming the
-        holder if another process has it. `command` defaults to this process's command line."""
+        holder if another process has it. `command` defaults to this process's command line.
+
+        Claim before reading the version to start from: the claim restarts `expected_latest` at
+        what LATEST is once no other writer can move it.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -157,6 +162,7 @@ class CheckpointStore:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(asdict(holder)) + "\n").encode(), 0)
         os.fsync(fd)
+        self.expected_latest = self._pointer()
         return RootClaim(self.root, fd, holder, took_over)
 
     def publish(self, save: Callable[[Path], None], meta: dict) -> CheckpointRef:

@@ -106,3 +106,11 @@ def test_a_fresh_root_expects_no_latest(tmp_path):
     other.publish(save_text("x"), {})
     with pytest.raises(LatestMovedError, match="not empty"):
         store.publish(save_text("y"), {})
+
+
+def test_claiming_restarts_the_view_of_latest(tmp_path):
+    store = CheckpointStore(tmp_path)
+    CheckpointStore(tmp_path).publish(save_text("before the claim"), {})
+    with store.claim():
+        assert store.expected_latest == "v000001"  # what the claimant now reads and trains from
+        assert store.publish(save_text("mine"), {}).meta()["parent"] == "v000001"
