@@ -1,7 +1,7 @@
 """The action parser: finds the action field in free text and matches legal actions exactly."""
 import pytest
 
-from vlm_agent.agent.parsing import ParseStatus, normalize_action, parse_action
+from vlm_agent.agent.parsing import MAX_FIELDS, ParseStatus, normalize_action, parse_action
 
 CABINETS = ["go to cabinet 1", "go to cabinet 10", "open cabinet 1"]
 NUMBERS = [str(n) for n in range(1, 11)] + ["+", "-", "*", "/", "(", ")", "="]
@@ -102,9 +102,62 @@ def test_escaped_quotes_inside_value():
     assert result.ok
 
 
-def test_unterminated_value_is_read_to_the_end():
-    result = parse_action('{"thoughts": "x", "action": "stand', ["stand", "hit"])
-    assert result.ok and result.action == "stand"
+# Intentionally changed: an unterminated value used to be accepted (see ParseStatus.UNTERMINATED).
+def test_value_cut_before_its_closing_quote_is_unterminated_not_accepted():
+    answer = '{"thoughts": "x", "action": "go to cabinet 1'  # cut at max-new-tokens: "1" or "10"?
+    result = parse_action(answer, CABINETS)
+    assert result.status is ParseStatus.UNTERMINATED and result.action is None and not result.ok
+    assert result.value == "go to cabinet 1" and "closing quote" in result.reason
+
+
+@pytest.mark.parametrize("answer, value", [('{"action": "hit', "hit"), ('"action": "-', "-"), ("{'action': 'stand", "stand")])
+def test_span_of_an_unterminated_value_runs_to_the_end(answer, value):
+    result = parse_action(answer, ["hit", "stand", "-"])
+    assert result.status is ParseStatus.UNTERMINATED
+    assert answer[slice(*result.span)] == value  # all of it: the action tokens are trained as the action
+
+
+@pytest.mark.parametrize("answer, covered", [('{"action": ""}', '""'), ('{"action": "', '"')])
+def test_an_empty_value_still_marks_its_quotes_as_the_action(answer, covered):
+    result = parse_action(answer, ["hit"])
+    assert result.value == "" and answer[slice(*result.span)] == covered
+
+
+@pytest.mark.parametrize("value", ['["stand"]', '{"name": "stand"}'])
+def test_an_action_key_quoted_in_the_thoughts_does_not_stand_in_for_an_object_action(value):
+    answer = '{"thoughts": "\'action\': \'hit\'", "action": ' + value + "}"
+    result = parse_action(answer, ["hit", "stand"])
+    assert result.status is ParseStatus.AMBIGUOUS and result.action is None
+    assert "2 action fields" in result.reason
+
+
+def test_an_action_key_inside_a_quoted_value_is_text_not_a_field():
+    answer = '{"action": "say \'action\': \'hit\'"}'
+    result = parse_action(answer, ["hit", "say 'action': 'hit'"])
+    assert result.ok and result.action == "say 'action': 'hit'"
+
+
+def test_a_bare_value_ends_where_the_next_action_key_begins():
+    answer = '"action": hit "action": hit'
+    result = parse_action(answer, ["hit"])
+    assert result.ok and answer[slice(*result.span)] == "hit" and result.span[0] == len(answer) - 3
+
+
+def test_a_megabyte_of_repeated_unquoted_fields_is_read_only_up_to_the_bound():
+    answer = '"action": x ' * 90_000  # quadratic before: 100 KB of this took 2.6 s and 414 MB
+    result = parse_action(answer, ["x"])
+    assert result.status is ParseStatus.AMBIGUOUS and f"more than {MAX_FIELDS}" in result.reason
+    assert answer[slice(*result.span)] == "x"
+
+
+def test_as_many_agreeing_fields_as_the_bound_are_one_answer():
+    answer = '"action": "x", ' * MAX_FIELDS
+    assert parse_action(answer, ["x"]).ok
+    assert parse_action(answer + '"action": "x"', ["x"]).status is ParseStatus.AMBIGUOUS
+
+
+def test_lookalike_letters_do_not_make_an_action_key():
+    assert parse_action('{"act\u0131on": "+"}', ["+"]).status is ParseStatus.NO_ACTION_FIELD
 
 
 def test_huge_answer_parses_quickly_and_correctly():
