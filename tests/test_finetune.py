@@ -147,6 +147,7 @@ def test_finetune_raises_the_probability_of_the_rewarded_action(model_dir, tmp_p
     assert action_logprob(published, "+") == pytest.approx(after["+"], abs=1e-3)
     if lora_r:
         assert (ref.path / "lora_adapter" / "adapter_config.json").exists()
+        trainer.close()  # one trainer per root
         resumed = PPOTrainer(None, out, trainer.config, resume=True)
         assert action_logprob(resumed.policy, "+") == pytest.approx(after["+"], abs=1e-3)
 
@@ -155,6 +156,7 @@ def test_resume_continues_from_the_newest_version_with_its_optimizer(model_dir, 
     config = PPOConfig(update_epochs=1, lr=1e-3, max_version_lag=5)
     first = PPOTrainer(model_dir, tmp_path / "out", config)
     finetune_once(first, [sampled_logs], warn=print)
+    first.close()  # one trainer per root: the next ones may claim it
     with pytest.raises(ValueError, match="--resume"):
         PPOTrainer(model_dir, tmp_path / "out", config)
     resumed = PPOTrainer(None, tmp_path / "out", config, resume=True)

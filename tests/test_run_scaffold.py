@@ -203,3 +203,24 @@ def test_ppo_schedule_keeps_its_values(model, tmp_path):
     assert [1e-3 * factor(u) for u in range(7)] == pytest.approx([
         1e-3, 9.140576474687263e-04, 6.890576474687264e-04, 4.109423525312738e-04, 1.8594235253127373e-04, 1e-4, 1e-4,
     ], rel=1e-12)
+
+
+def test_a_second_trainer_on_a_claimed_root_is_refused_until_the_first_closes(tmp_path):
+    from vlm_agent.runtime.checkpoints import RootClaimedError
+
+    first = TrainingRun(tmp_path / "out", "sft", SFTConfig())
+    with pytest.raises(RootClaimedError, match="in use by pid"):
+        TrainingRun(tmp_path / "out", "ppo", PPOConfig(), resume=True)
+    first.close()
+    TrainingRun(tmp_path / "out", "ppo", PPOConfig(), resume=True).close()  # released: the root is free again
+
+
+def test_a_refused_start_lets_go_of_the_root(model, tmp_path):
+    run = TrainingRun(tmp_path / "out", "sft", SFTConfig(steps=1, save_every=1, eval_every=1))
+    run.load_policy(model)
+    run.build_step_optimizer([p for p in run.policy.parameters() if p.requires_grad])
+    run.publish({}, {"step": 1})
+    run.close()
+    with pytest.raises(ValueError, match="pass --resume"):
+        TrainingRun(tmp_path / "out", "sft", SFTConfig())
+    TrainingRun(tmp_path / "out", "sft", SFTConfig(), resume=True).close()  # the refusal did not keep the claim

@@ -63,6 +63,7 @@ def test_first_update_warms_up_once_and_lowers_the_value_loss(model_dir, big_ret
         losses[epochs] = metrics["value_loss"]
         assert ("value_warmup_explained_variance" in metrics) == (epochs > 0)
         trainer.publish(metrics)
+        trainer.close()
     assert losses[200] < losses[0] / 10, losses
     resumed = PPOTrainer(None, tmp_path / "out200", config, resume=True)  # the root's head is warm: not again
     assert "value_warmup_steps" not in resumed.update(big_return_episodes)

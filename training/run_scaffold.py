@@ -87,10 +87,18 @@ class TrainingRun:
     def __init__(self, out: Path, kind: str, config, resume: bool = False, run_options: dict | None = None, counter: str = "step"):
         self.kind, self.config, self.run_options, self.counter = kind, config, run_options, counter
         self.store = CheckpointStore(out)
-        self.store.clean_partial()
-        self.latest = self.store.latest()
-        if self.latest is not None and not resume:
-            raise ValueError(f"{out}: already holds checkpoints (latest {self.latest.name}); pass --resume to continue them or choose a new --out")
+        # One trainer per root: a second one refuses in one line naming the holder. Partial versions
+        # are cleaned and the start version read only under the claim (another writer's save looks partial).
+        self._claim = self.store.claim(kind)
+        try:
+            self.store.clean_partial()
+            self.latest = self.store.latest()
+            if self.latest is not None and not resume:
+                raise ValueError(f"{out}: already holds checkpoints (latest {self.latest.name}); pass --resume to continue them or choose a new --out")
+        except BaseException:
+            self._claim.release()
+            raise
+        self.took_over = self._claim.took_over  # the holder of a crashed run whose lock this run took over, if any
         self.policy = None
         self.optimizer = None
         self.scheduler = None
@@ -151,9 +159,11 @@ class TrainingRun:
         self._metrics_log.log(position, metrics, counter=self.counter)
 
     def close(self) -> None:
+        """Close the metrics log and let go of the root (the kernel also lets go if the process dies)."""
         if self._metrics_log is not None:
             self._metrics_log.close()
             self._metrics_log = None
+        self._claim.release()
 
     def _run_meta(self) -> dict:
         # Written only when given, so versions of runs started without options read as before.
