@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-AGENT_KINDS = ("vlm", "expert", "random", "human")
+AGENT_KINDS = ("vlm", "expert", "expert-privileged", "random", "human")
 
 
 def default_model_dir() -> Path:
@@ -32,6 +32,10 @@ def make_agent(
         from vlm_agent.agent.experts import ExpertAgent
 
         return ExpertAgent(prompt_variant=prompt_variant, seed=seed)
+    if kind == "expert-privileged":  # ALFWorld's handcoded expert, which reads the engine's facts
+        from vlm_agent.agent.experts import PrivilegedExpertAgent
+
+        return PrivilegedExpertAgent(prompt_variant=prompt_variant, seed=seed)
     if kind == "human":
         from vlm_agent.agent.human import HumanAgent
 
