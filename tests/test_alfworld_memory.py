@@ -154,3 +154,26 @@ def test_texts_it_does_not_know_change_nothing(bad):
     before = memory.as_data()
     memory.update("look", bad)
     assert memory.as_data() == before
+
+
+def test_live_view_shows_the_memory_under_the_observation():
+    import asyncio
+
+    from textual.app import App
+
+    from vlm_agent.tui.step_widgets import TaskView
+
+    class OneView(App):
+        def compose(self):
+            yield TaskView()
+
+    async def scenario():
+        async with OneView().run_test() as pilot:
+            view = pilot.app.query_one(TaskView)
+            view.show("put a hot potato in fridge", EPISODE[1][1], play(EPISODE[:2]).render())
+            shown = str(view.render())
+            view.show("put a hot potato in fridge", EPISODE[1][1])
+            return shown, str(view.render())
+
+    with_memory, without = asyncio.run(scenario())
+    assert with_memory.endswith("memory\n" + play(EPISODE[:2]).render()) and "memory" not in without
