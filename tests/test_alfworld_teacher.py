@@ -14,6 +14,7 @@ import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent
 from vlm_agent.agent.experts.alfworld_prior import PRIOR_FILE, count_placements, load_prior
 from vlm_agent.agent.experts.alfworld_teacher import alfworld_teacher
+from vlm_agent.agent.interface import Observation
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.envs.alfworld.engine.games import TASK_TYPES
 from vlm_agent.envs.alfworld.memory import ALFWorldMemory
@@ -160,3 +161,49 @@ def test_prior_counts_placements_per_receptacle_kind_from_pddl_text():
     shipped = load_prior()
     assert shipped.chance("potato", "fridge") > shipped.chance("potato", "toilet")
     assert json.loads(PRIOR_FILE.read_text())["split"] == "valid_train"
+
+
+KITCHEN = ("You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a countertop 1, "
+           "a diningtable 1, a fridge 1, a stoveburner 2, and a stoveburner 1.\n\nYour task is to: {task}.")
+
+
+def decide(task, steps, legal):
+    memory = ALFWorldMemory()
+    memory.reset(KITCHEN.format(task=task))
+    for command, text in steps:
+        memory.update(command, text)
+    obs = Observation(env_id=ENV_ID, frame=None, text=steps[-1][1] if steps else "", legal_actions=tuple(legal),
+                      task_type="", task_text=task, state={"memory": memory.as_data()})
+    return alfworld_teacher(obs, random.Random(0))
+
+
+def test_teacher_searches_a_receptacle_at_the_same_spot_by_examining_it():
+    # At stoveburner 1, stoveburner 2 shares its spot: `go to stoveburner 2` is not admissible (it looped on look).
+    steps = [("go to stoveburner 1", "You arrive at stoveburner 1. On the stoveburner 1, you see nothing.")]
+    legal = ["examine stoveburner 1", "examine stoveburner 2", "go to cabinet 1", "go to countertop 1",
+             "go to diningtable 1", "go to fridge 1", "look"]
+    thoughts, action = decide("cool some pan and put it in diningtable", steps, legal)
+    assert action == "examine stoveburner 2" and "right here" in thoughts
+
+
+def test_teacher_puts_down_what_the_task_does_not_need_back_where_it_came_from():
+    steps = [("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a kettle 1."),
+             ("take kettle 1 from countertop 1", "You pick up the kettle 1 from the countertop 1."),
+             ("go to fridge 1", "You arrive at fridge 1. The fridge 1 is closed.")]
+    legal = ["go to cabinet 1", "go to countertop 1", "go to diningtable 1", "go to stoveburner 1", "look"]
+    thoughts, action = decide("put a apple in diningtable", steps, legal)  # no `open`, no `move` here
+    assert action == "go to countertop 1" and "does not need kettle 1" in thoughts
+    thoughts, action = decide("put a apple in diningtable", steps[:2], legal + ["move kettle 1 to countertop 1"])
+    assert action == "move kettle 1 to countertop 1"
+
+
+def test_two_object_tasks_collect_in_one_place_and_never_take_from_it():
+    steps = [("go to diningtable 1", "You arrive at diningtable 1. On the diningtable 1, you see a cup 2."),
+             ("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a cup 1."),
+             ("take cup 1 from countertop 1", "You pick up the cup 1 from the countertop 1."),
+             ("go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is closed."),
+             ("open cabinet 1", "You open the cabinet 1. The cabinet 1 is open. In it, you see nothing."),
+             ("move cup 1 to cabinet 1", "You move the cup 1 to the cabinet 1.")]
+    legal = ["go to countertop 1", "go to diningtable 1", "go to fridge 1", "take cup 1 from cabinet 1", "look"]
+    thoughts, action = decide("put two cup in cabinet", steps, legal)
+    assert action == "go to diningtable 1" and "cup 2" in thoughts  # not `take cup 1 from cabinet 1`

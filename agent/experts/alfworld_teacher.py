@@ -3,7 +3,8 @@
 Inputs: the task sentence, the episode memory (envs/alfworld/memory.py, built from the text
 observations alone; read from `obs.state["memory"]`) and the admissible commands. Never the
 engine's facts. The rules, first that applies:
-1. holding something the task does not want: put it down here;
+1. holding something the task does not want (a student's state): put it down, here if it fits, else
+   back where it came from;
 2. holding the target, not yet cleaned/heated/cooled as asked: go to the sinkbasin/microwave/fridge
    and treat it;
 3. look task, holding the target: go to a lamp seen (else search for one) and turn it on;
@@ -73,10 +74,20 @@ class Teacher:
     # the rules
 
     def _put_down(self, obj: str) -> tuple[str, str]:
-        command = f"move {obj} to {self.here}"
-        if command in self.legal:
-            return command, f"The task does not need {obj}, so I put it down here."
-        return self._fallback(f"I must put down {obj} first")
+        """Where it can go here; else back where it was taken from; else where such things lie."""
+        for place in [self.here] + self.memory.receptacles:
+            if place and f"move {obj} to {place}" in self.legal:
+                return f"move {obj} to {place}", f"The task does not need {obj}, so I put it down on {place}."
+        if self.here and f"open {self.here}" in self.legal:
+            return f"open {self.here}", f"The task does not need {obj}; I open {self.here} to put it down."
+        origins = [place for verb, done_to, place in self.memory.done if verb == "took" and done_to == obj]
+        if origins and origins[-1] != self.here:
+            return self._go(origins[-1], f"The task does not need {obj}, and it can go back to {origins[-1]}")
+        others = [r for r in self.memory.receptacles if r != self.here]
+        if not others:
+            return self._fallback(f"I must put down {obj} first")
+        best = max(others, key=lambda r: self._score(kind_of(obj), r))
+        return self._go(best, f"The task does not need {obj}, and a {kind_of(best)} can hold it")
 
     def _treat(self, obj: str) -> tuple[str, str]:
         verb = self.task.treatment
