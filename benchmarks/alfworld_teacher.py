@@ -102,7 +102,7 @@ def main() -> None:
     data = generated_split(args.gen_seed, args.split, args.generated) if args.generated else args.data
     env = ALFWorldEnv(split=args.split, data_dir=data, max_steps=args.max_steps, prefetch=0)
     count = min(args.games or len(env.games), len(env.games))
-    source = f"{args.generated} generated games (seed {args.gen_seed})" if args.generated else "games"
+    source = f"generated games (seed {args.gen_seed})" if args.generated else "games"
     print(f"{args.split}: {count} {source}, at most {args.max_steps} steps")
     everything = {}
     for name in args.agents.split(","):
