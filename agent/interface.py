@@ -26,6 +26,7 @@ class Observation:
     task_text: str
     state: dict = field(default_factory=dict)  # structured state scripted agents may read
     history: tuple[str, ...] = ()  # recent steps in words, when the environment keeps a history
+    memory: str = ""  # what the agent has observed this episode, as a block (environments with partial views)
     # Names this decision for a sampling agent's random draws: (episode seed, repeat, step) in the
     # runtime loop. The same key draws the same noise in any batch or run (see keyed_sampling).
     sample_key: tuple[int, ...] = ()
@@ -54,7 +55,7 @@ class Decision:
 class Agent(Protocol):
     """Anything that decides for a batch of environments at once."""
 
-    kind: str  # "random", "expert", "human", "vlm"
+    kind: str  # "random", "expert", "expert-privileged", "human", "vlm"
     policy_version: str  # checkpoint id that produced the decisions; "" for scripted agents
     sampling: dict  # sampling settings, logged with every step
     model_root: str  # checkpoint root or model folder the weights came from; "" for scripted agents

@@ -88,8 +88,9 @@ def answer_format(legal_actions: Sequence[str], variant: str, thoughts_hint: str
 def build_prompt(obs: Observation, variant: str = "cot") -> str:
     """The text prompt for one observation; the frame goes to the model beside it.
 
-    `obs.history` (short lines on past actions and observations) is shown before the state when
-    the environment keeps one; the paper's prompt has none.
+    `obs.memory` (what the agent has observed this episode) and `obs.history` (short lines on past
+    actions and observations) are shown before the state when the environment keeps them; the
+    paper's prompt has neither.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; use one of {', '.join(VARIANTS)}")
@@ -97,6 +98,8 @@ def build_prompt(obs: Observation, variant: str = "cot") -> str:
     parts = [template.rules]
     if obs.task_text:
         parts.append(f"Task: {obs.task_text}")
+    if obs.memory:
+        parts.append("Memory:\n" + obs.memory)
     if obs.history:
         parts.append("Recent steps:\n" + "\n".join(obs.history))
     if template.show_state and obs.text:

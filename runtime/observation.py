@@ -17,5 +17,6 @@ def observation_from(env_id: str, frame: np.ndarray, info: dict, sample_key: tup
         task_text=info.get("task_text", ""),
         state=info.get("state", {}),
         history=tuple(info.get("history", ())),
+        memory=info.get("memory", ""),
         sample_key=sample_key,
     )

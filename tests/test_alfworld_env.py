@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import vlm_agent.envs  # noqa: F401  (registers the environments)
-from vlm_agent.agent.experts import ExpertAgent
+from vlm_agent.agent.experts import PrivilegedExpertAgent
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.cli.main import app
@@ -64,7 +64,7 @@ def env(data):
 
 
 def play_expert(env, seed):
-    agent = ExpertAgent(seed=seed)
+    agent = PrivilegedExpertAgent(seed=seed)  # alfworld's handcoded expert (`expert` is the teacher)
     frame, info = env.reset(seed=seed)
     total, steps = 0.0, 0
     while True:
@@ -184,7 +184,7 @@ def test_cli_plays_real_games_and_reports_task_types_or_one_line_errors(data, tm
 def test_expert_answers_parse_and_explain_the_action(env):
     frame, info = env.reset(seed=1)
     frame, *_, info = env.step(info["state"]["expert_action"])  # "look" first, then a real move
-    decision = ExpertAgent(seed=0).act([observation_from(ENV_ID, frame, info)])[0]
+    decision = PrivilegedExpertAgent(seed=0).act([observation_from(ENV_ID, frame, info)])[0]
     answer = json.loads(decision.text)
     assert answer["action"] == info["state"]["expert_action"]
     assert info["task_text"] in answer["thoughts"] and parse_action(decision.text, info["legal_actions"]).ok

@@ -187,7 +187,7 @@ class PlayApp(App):
         record = view.record
         self.query_one(FrameView).show(obs.frame if obs else record.frame if record else None)
         if obs is not None:
-            self.query_one(TaskView).show(obs.task_text, obs.text)
+            self.query_one(TaskView).show(obs.task_text, obs.text, obs.memory)
         elif record is not None:
             self.query_one(TaskView).show(record.task_text, record.observation_text)
         self.query_one(AnswerView).show(*self._answer(view, obs))

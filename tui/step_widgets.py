@@ -31,12 +31,15 @@ class FrameView(Container):
 
 
 class TaskView(Static):
-    """The task and what the environment says in words (ALFWorld's observation, a card game's state)."""
+    """The task and what the environment says in words (ALFWorld's observation, a card game's state),
+    then the episode's memory when the environment keeps one."""
 
-    def show(self, task: str, observation: str) -> None:
+    def show(self, task: str, observation: str, memory: str = "") -> None:
         text = Text(task, style="bold")
         if observation:
             text.append(("\n" if task else "") + observation.strip(), style="italic")
+        if memory:
+            text.append("\nmemory\n", style="bold").append(memory, style="dim")
         self.update(text)
         self.display = bool(text.plain)
 

@@ -2,6 +2,10 @@
 
 Each environment's expert is a function `(obs, rng) -> (thoughts, action)` in its own module,
 imported only when that environment is played (ALFWorld's pulls in the alfworld engine).
+`expert` decides from what the agent sees. For ALFWorld that is the teacher (alfworld_teacher.py:
+task, memory, admissible commands); `expert-privileged` plays alfworld's handcoded expert instead,
+which reads where objects really are, for comparison. The card games are fully observed, so their
+two experts are the same.
 """
 from __future__ import annotations
 
@@ -18,15 +22,17 @@ _EXPERT_PATHS = {
     "vlm_agent/EZPoints-v0": "vlm_agent.agent.experts.points:ezpoints_expert",
     "vlm_agent/Points24-v0": "vlm_agent.agent.experts.points:points24_expert",
     "vlm_agent/Blackjack-v0": "vlm_agent.agent.experts.blackjack:blackjack_expert",
-    "vlm_agent/ALFWorld-v0": "vlm_agent.agent.experts.alfworld:alfworld_expert",
+    "vlm_agent/ALFWorld-v0": "vlm_agent.agent.experts.alfworld_teacher:alfworld_teacher",
 }
+_PRIVILEGED_PATHS = {**_EXPERT_PATHS, "vlm_agent/ALFWorld-v0": "vlm_agent.agent.experts.alfworld:alfworld_expert"}
 
 
-def expert_for(env_id: str) -> ExpertFn:
-    """The expert function of an environment; KeyError if it has none."""
-    if env_id not in _EXPERT_PATHS:
+def expert_for(env_id: str, privileged: bool = False) -> ExpertFn:
+    """The expert function of an environment (`privileged`: the one that may read hidden state); KeyError if none."""
+    paths = _PRIVILEGED_PATHS if privileged else _EXPERT_PATHS
+    if env_id not in paths:
         raise KeyError(f"no expert for {env_id!r}")
-    module, name = _EXPERT_PATHS[env_id].split(":")
+    module, name = paths[env_id].split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -34,6 +40,14 @@ class ExpertAgent(ScriptedAgent):
     """Dispatches each observation to its environment's expert."""
 
     kind = "expert"
+    privileged = False
 
     def answer(self, obs: Observation) -> tuple[str, str]:
-        return expert_for(obs.env_id)(obs, self.rng)
+        return expert_for(obs.env_id, self.privileged)(obs, self.rng)
+
+
+class PrivilegedExpertAgent(ExpertAgent):
+    """The expert that may read the engine's hidden state (ALFWorld's handcoded expert), for comparison."""
+
+    kind = "expert-privileged"
+    privileged = True

@@ -1,4 +1,7 @@
-"""ALFWorld expert: alfworld's handcoded expert (with the project's fix), its action explained in words.
+"""ALFWorld privileged expert (`expert-privileged`): alfworld's handcoded expert (with the project's fix).
+
+Its `go to X` comes from where objects really are (the engine's facts), which no prompt shows;
+`expert` is the teacher of alfworld_teacher.py, which decides from what the agent sees.
 
 The environment runs the expert beside the game (it tracks the episode's history itself) and puts
 its next command in `obs.state["expert_action"]`; this function adds thoughts built only from what

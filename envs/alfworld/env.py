@@ -7,6 +7,10 @@ for a command that is not admissible (which changes nothing but counts toward `m
 `goal_condition="delta"` pays the change in goal-condition success instead of its level.
 Data: `data_dir`, else $ALFWORLD_DATA, else `generated_games` per split generated from the alfworld
 wheel (games.data_root). `info["history"]` holds the last `history_length` steps for the prompt.
+The episode's memory (memory.py: places searched and what was in them, what is held, what was done),
+built from the text observations alone, is always in `info["state"]["memory"]` as plain data for
+scripted agents; with `memory=True` its block is also `info["memory"]`, which the prompt shows and
+the episode log keeps. `memory=False` leaves the prompt as it was without one.
 After a seeded reset the next `prefetch` games in seed order are translated in a worker process
 that all environments of a process share (prefetch.py), so a rollout's next reset seldom waits for
 fast-downward; `prefetch=0` turns it off. close() lets go of the worker (its last user stops it).
@@ -21,6 +25,7 @@ import numpy as np
 from vlm_agent.envs.alfworld.engine.engine import make_engine
 from vlm_agent.envs.alfworld.engine.games import GameEntry, data_root, find_games, read_game, report_skip
 from vlm_agent.envs.alfworld.goals import goal_condition_success
+from vlm_agent.envs.alfworld.memory import ALFWorldMemory
 from vlm_agent.envs.alfworld.engine.prefetch import start_prefetcher
 from vlm_agent.envs.alfworld.render import render_view
 from vlm_agent.envs.alfworld.view import View, read_view
@@ -44,7 +49,7 @@ class ALFWorldEnv(TextActionEnv):
                  won_reward: float = 50.0, goal_condition_coef: float = 1.0, goal_condition: str = "level",
                  invalid_action_penalty: float = -1.0, history_length: int = DEFAULT_HISTORY,
                  generated_games: int | None = None, prefetch: int = DEFAULT_PREFETCH,
-                 render_mode: str | None = "rgb_array"):
+                 memory: bool = True, render_mode: str | None = "rgb_array"):
         super().__init__(invalid_action_penalty, render_mode)
         if goal_condition not in ("level", "delta"):
             raise ValueError(f"goal_condition must be 'level' or 'delta', got {goal_condition!r}")
@@ -56,6 +61,8 @@ class ALFWorldEnv(TextActionEnv):
         self.engine = make_engine(with_expert=True)
         self.core = self.engine.unwrapped  # the PddlEnv: facts by id and the names the text uses
         self.prefetch = prefetch
+        self.show_memory = memory
+        self.memory = ALFWorldMemory()
         self.prefetcher = start_prefetcher() if prefetch else None
 
     # gymnasium API
@@ -79,6 +86,7 @@ class ALFWorldEnv(TextActionEnv):
         self.game, self.steps, self.history, self.last_goto = game, 0, [], ""
         self.task_text = read_game(game.game_file).sentence
         self.text = self.state["feedback"].replace(_BANNER, "").strip()
+        self.memory.reset(self.text)
         self.goal_condition_level = self._goal_condition()
         if self.prefetcher is not None and wanted is None:
             # The games of seeds index+1 .. index+prefetch, whichever environment resets next: the loop
@@ -103,12 +111,14 @@ class ALFWorldEnv(TextActionEnv):
         if command is None:
             reward += self.invalid_action_penalty
             self._remember(str(action)[:80], "Nothing happens: not an admissible action.")
+            self.memory.update(None, self.text)
         else:
             self.state, _, _ = self.engine.step(command)
             self.text = self.state["feedback"]
             if command.startswith("go to "):
                 self.last_goto = command[len("go to "):]
             self._remember(command, self.text)
+            self.memory.update(command, self.text)
         won = bool(self.state["won"])
         level = self._goal_condition()
         gain = level if self.goal_condition == "level" else level - self.goal_condition_level
@@ -140,7 +150,7 @@ class ALFWorldEnv(TextActionEnv):
     def _info(self, invalid_action: bool = False) -> dict:
         view = self.view()
         plan = self.state.get("extra.expert_plan") or []
-        return {
+        info = {
             "text": self.text,
             "legal_actions": list(self.state["admissible_commands"]),
             "task_type": self.game.task_type,
@@ -154,12 +164,16 @@ class ALFWorldEnv(TextActionEnv):
                 "params": dict(self.game.params),
                 "steps": self.steps,
                 "max_steps": self.max_steps,
+                "memory": self.memory.as_data(),
             },
             "invalid_action": invalid_action,
             "won": bool(self.state["won"]),
             "goal_condition_success": self.goal_condition_level,
             "game_file": str(self.game.game_file),
         }
+        if self.show_memory:
+            info["memory"] = self.memory.render()
+        return info
 
     def _pick(self, index: int, wanted: str | None) -> GameEntry:
         if wanted is None:

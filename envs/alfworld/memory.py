@@ -1,0 +1,187 @@
+"""ALFWorld's episode memory: places searched and what was in them, open or closed, what is held, what was done.
+
+Read only from the texts ALFWorld's grammar (alfworld/data/alfred.twl2) writes:
+- the first observation lists every receptacle of the room ("Looking quickly around you, you see
+  a cabinet 2, ..., and a toaster 1.") and states the task ("Your task is to: ...");
+- "You arrive at X. On the X, you see a A 1, and a B 2." / "The X is closed." / "You open the X.
+  The X is open. In it, you see nothing." give a receptacle's contents and whether it is open;
+- the agent's own accepted commands give the rest: "You pick up the A 1 from the X.", "You move the
+  A 1 to the X.", "You heat/clean/cool the A 1 using the X.", "You turn on the A 1.", "You close the X."
+A receptacle is searched once its contents have been seen. What was seen stays as last seen.
+"""
+from __future__ import annotations
+
+import re
+
+from vlm_agent.envs.alfworld.task_sentence import parse_task
+from vlm_agent.envs.memory import EpisodeMemory
+
+NAME = r"[a-z]+ \d+"  # every object and receptacle in the text: a class name and a number
+_ROOM = re.compile(r"Looking quickly around you, you see (?P<list>.*?)\.(?:\s|$)")
+_TASK = re.compile(r"Your task is to: (?P<task>.*?)\.?\s*$")
+_ARRIVE = re.compile(rf"^You arrive at (?P<r>{NAME})\.")
+_CLOSED = re.compile(rf"The (?P<r>{NAME}) is closed\.")
+_OPEN = re.compile(rf"The (?P<r>{NAME}) is open\. In it, you see (?P<list>.*?)\.$")
+_ON = re.compile(rf"On the (?P<r>{NAME}), you see (?P<list>.*?)\.$")
+_CLOSE = re.compile(rf"^You close the (?P<r>{NAME})\.")
+_TAKE = re.compile(rf"^You pick up the (?P<o>{NAME}) from the (?P<r>{NAME})\.")
+_PUT = re.compile(rf"^You move the (?P<o>{NAME}) to the (?P<r>{NAME})\.")
+_TREAT = re.compile(rf"^You (?P<verb>heat|clean|cool) the (?P<o>{NAME}) using the (?P<r>{NAME})\.")
+_TOGGLE = re.compile(rf"^You turn (?P<how>on|off) the (?P<o>{NAME})\.")
+_CARRYING = re.compile(r"^You are carrying: (?P<list>.*?)\.$")
+_PAST = {"heat": "heated", "clean": "cleaned", "cool": "cooled"}
+
+
+def natural_key(name: str) -> tuple:
+    """"cabinet 2" before "cabinet 10"."""
+    word, _, number = name.rpartition(" ")
+    return (word, int(number)) if number.isdigit() else (name, 0)
+
+
+def kind_of(name: str) -> str:
+    """"desklamp" for "desklamp 1"."""
+    return name.rpartition(" ")[0] or name
+
+
+def parse_list(text: str) -> list[str]:
+    """"a apple 1, a egg 2, and a cup 1" -> ["apple 1", "egg 2", "cup 1"]; "nothing" -> []."""
+    return re.findall(rf"(?:^|, |and )(?:an? )?({NAME})(?=,|$)", text.strip())
+
+
+class ALFWorldMemory(EpisodeMemory):
+    """One episode's memory; `render()` is the prompt's block, `as_data()` what the teacher reads."""
+
+    def __init__(self) -> None:
+        self.reset("")
+
+    def reset(self, observation: str) -> None:
+        text = " ".join(observation.split())
+        room = _ROOM.search(text)
+        task = _TASK.search(text)
+        self.task = task.group("task") if task else ""
+        self.receptacles: list[str] = sorted(parse_list(room.group("list")), key=natural_key) if room else []
+        self.location = ""
+        self.opened: dict[str, bool] = {}  # openable receptacles seen, True when open
+        self.contents: dict[str, list[str]] = {}  # searched receptacles, as last seen
+        self.searched: list[str] = []  # in the order first searched
+        self.holding: list[str] = []
+        self.done: list[tuple[str, str, str]] = []  # (verb, object, place), e.g. ("took", "apple 1", "fridge 1")
+
+    def update(self, command: str | None, observation: str) -> None:
+        if command is None:  # not admissible: the world did not change and nothing new was seen
+            return
+        text = " ".join(observation.split())
+        if found := _ARRIVE.match(text):
+            self.location = found.group("r")
+        if found := _CLOSED.search(text):
+            self.opened[found.group("r")] = False
+        if found := _OPEN.search(text):
+            self.opened[found.group("r")] = True
+            self._saw(found.group("r"), found.group("list"))
+        elif found := _ON.search(text):
+            self._saw(found.group("r"), found.group("list"))
+        if found := _CLOSE.match(text):
+            self.opened[found.group("r")] = False
+        if found := _TAKE.match(text):
+            obj, place = found.group("o", "r")
+            self.holding.append(obj)
+            if obj in self.contents.get(place, []):
+                self.contents[place].remove(obj)
+            self.done.append(("took", obj, place))
+        if found := _PUT.match(text):
+            obj, place = found.group("o", "r")
+            if obj in self.holding:
+                self.holding.remove(obj)
+            self.contents.setdefault(place, []).append(obj)
+            self.done.append(("put", obj, place))
+        if found := _TREAT.match(text):
+            self.done.append((_PAST[found.group("verb")], found.group("o"), found.group("r")))
+        if found := _TOGGLE.match(text):
+            self.done.append((f"turned {found.group('how')}", found.group("o"), self.location))
+        if found := _CARRYING.match(text):
+            self.holding = parse_list(found.group("list"))
+        elif text.startswith("You are not carrying anything"):
+            self.holding = []
+
+    def _saw(self, place: str, listing: str) -> None:
+        self.contents[place] = parse_list(listing)
+        if place not in self.searched:
+            self.searched.append(place)
+
+    # what the agent reads
+
+    def watched_kinds(self) -> list[str]:
+        """The object kinds the task names (its target, and the lamp of a look task)."""
+        task = parse_task(self.task) if self.task else None
+        if task is None:
+            return []
+        return [task.target] + ([task.lamp] if task.lamp else [])
+
+    def seen(self, kind: str) -> list[tuple[str, str]]:
+        """(object, receptacle) for every object of `kind` last seen in a receptacle, in the order searched."""
+        places = self.searched + [p for p in self.contents if p not in self.searched]
+        return [(obj, place) for place in places for obj in self.contents.get(place, []) if kind_of(obj) == kind]
+
+    def treated(self, obj: str) -> list[str]:
+        """What was done to an object beyond moving it: "heated", "cleaned", "cooled"."""
+        return [verb for verb, done_to, _ in self.done if done_to == obj and verb in _PAST.values()]
+
+    def render(self) -> str:
+        place = self._labelled(self.location) if self.location else "the middle of the room"
+        held = ", ".join(self._held(obj) for obj in self.holding) or "nothing"
+        lines = [f"at: {place} | holding: {held}"]
+        for kind in self.watched_kinds():
+            by_place: dict[str, list[str]] = {}
+            for obj, where in self.seen(kind):
+                by_place.setdefault(where, []).append(obj)
+            found = "; ".join(f"{', '.join(objs)} @ {where}" for where, objs in by_place.items()) or "none yet"
+            lines.append(f"seen {kind}: {found}")
+        lines.append("searched: " + (", ".join(self._labelled(r) for r in self.searched) or "nothing yet"))
+        unsearched = [self._labelled(r) for r in self.receptacles if r not in self.contents]
+        lines.append("unsearched: " + (", ".join(unsearched) or "nothing"))
+        if self.done:
+            lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
+        return "\n".join(lines)
+
+    def as_data(self) -> dict:
+        return {
+            "task": self.task,
+            "location": self.location,
+            "holding": list(self.holding),
+            "receptacles": list(self.receptacles),
+            "opened": dict(self.opened),
+            "contents": {place: list(objs) for place, objs in self.contents.items()},
+            "searched": list(self.searched),
+            "done": [list(step) for step in self.done],
+        }
+
+    @classmethod
+    def from_data(cls, data: dict) -> "ALFWorldMemory":
+        """The memory `as_data()` described (a scripted agent reads it back from the observation)."""
+        memory = cls()
+        memory.task, memory.location = data.get("task", ""), data.get("location", "")
+        memory.holding = list(data.get("holding", []))
+        memory.receptacles = list(data.get("receptacles", []))
+        memory.opened = dict(data.get("opened", {}))
+        memory.contents = {place: list(objs) for place, objs in data.get("contents", {}).items()}
+        memory.searched = list(data.get("searched", []))
+        memory.done = [tuple(step) for step in data.get("done", [])]
+        return memory
+
+    def _labelled(self, receptacle: str) -> str:
+        state = self.opened.get(receptacle)
+        return receptacle if state is None else f"{receptacle} ({'open' if state else 'closed'})"
+
+    def _held(self, obj: str) -> str:
+        treated = self.treated(obj)
+        return f"{obj} ({', '.join(treated)})" if treated else obj
+
+
+def _done_words(verb: str, obj: str, place: str) -> str:
+    if verb == "took":
+        return f"took {obj} from {place}"
+    if verb == "put":
+        return f"put {obj} in {place}"
+    if verb.startswith("turned"):
+        return f"{verb} {obj}"
+    return f"{verb} {obj} with {place}"
