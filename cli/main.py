@@ -65,7 +65,7 @@ def envs() -> None:
 
 @dataclass
 class PlayOptions:
-    agent: str = field(default="vlm", metadata={"help": "vlm (the model), expert, random, or human."})
+    agent: str = field(default="vlm", metadata={"help": "vlm (the model), expert (on ALFWorld: a teacher that sees only what the agent sees), expert-privileged (ALFWorld's handcoded expert, which reads the engine's hidden facts), random, or human."})
     model: Optional[Path] = field(default=None, metadata={"help": "Checkpoint folder of the VLM; default: the shipped model."})
     log_dir: Path = field(default=Path("logs"), metadata={"help": "Where episode logs go (one folder per run)."})
     headless: bool = field(default=False, metadata={"help": "Plain progress output even on a terminal."})
