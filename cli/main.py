@@ -70,6 +70,9 @@ class PlayOptions:
     log_dir: Path = field(default=Path("logs"), metadata={"help": "Where episode logs go (one folder per run)."})
     headless: bool = field(default=False, metadata={"help": "Plain progress output even on a terminal."})
     reload: bool = field(default=False, metadata={"help": "Load the newest version of the checkpoint root --model between episodes."})
+    teacher: str = field(default="", metadata={
+        "help": "An agent (e.g. expert) that answers every observation too; its answers are logged beside the agent's "
+                "as labels `sft` trains on (DAgger). The agent's own actions are the ones played."})
 
 
 @app.command()
@@ -91,7 +94,10 @@ def play(options: Options) -> None:
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         # The model actually played (the shipped default when no --model): `finetune LOGS` starts from it.
         played = str(model_path(options.model)) if options.agent == "vlm" else None
-        session = PlaySession(config, the_agent, options.log_dir, env_name, {"model": played})
+        teacher = make_agent(options.teacher, seed=options.seed, sampling=options.build(SamplingConfig)) if options.teacher else None
+        if teacher is not None and teacher.kind in ("vlm", "human"):
+            raise ValueError(f"--teacher {options.teacher}: a teacher must be a scripted agent (expert, expert-privileged or random)")
+        session = PlaySession(config, the_agent, options.log_dir, env_name, {"model": played}, teacher=teacher)
         if options.reload:
             from vlm_agent.runtime.checkpoint_watch import watch_checkpoints
 

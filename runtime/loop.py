@@ -76,7 +76,9 @@ class RolloutLoop:
 
     `step()` advances every running environment by one step (one batched agent call), so a UI can
     drive the loop at its own pace; `run()` steps until done. `before_episode` is called before each
-    reset (the runtime uses it to load a newer checkpoint between episodes).
+    reset (the runtime uses it to load a newer checkpoint between episodes). A `teacher` answers
+    every observation too (DAgger): its answer is logged beside the agent's, in the step's
+    info["teacher_answer"] and info["teacher_action"], and the agent's action is the one sent.
     """
 
     def __init__(
@@ -87,9 +89,11 @@ class RolloutLoop:
         run_id: str,
         make_env: Callable[..., gym.Env] | None = None,
         before_episode: Callable[[], None] | None = None,
+        teacher: Agent | None = None,
     ):
         self.config = config
         self.agent = agent
+        self.teacher = teacher
         self.bus = bus
         self.run_id = run_id
         self.before_episode = before_episode
@@ -140,9 +144,10 @@ class RolloutLoop:
         started = time.time()
         decisions = self.agent.act([slot.obs for slot in slots])
         gen_each = (time.time() - started) / len(slots)
+        labels = self.teacher.act([slot.obs for slot in slots]) if self.teacher is not None else [None] * len(slots)
         records = []
-        for slot, decision in zip(slots, decisions):
-            record = self._step_env(slot, decision, started, gen_each)
+        for slot, decision, label in zip(slots, decisions, labels):
+            record = self._step_env(slot, decision, started, gen_each, label)
             self.bus.publish(record)
             records.append(record)
             if record.done:
@@ -173,7 +178,7 @@ class RolloutLoop:
             return decision.parse.value, "noop", 0.0
         return NOOP_ACTION, "noop", 0.0
 
-    def _step_env(self, slot: _Slot, decision: Decision, started: float, gen_each: float) -> StepRecord:
+    def _step_env(self, slot: _Slot, decision: Decision, started: float, gen_each: float, label: Decision | None = None) -> StepRecord:
         obs = slot.obs
         action, fallback, penalty = self._choose_action(decision, slot)
         env_started = time.time()
@@ -219,7 +224,7 @@ class RolloutLoop:
             wall_time=started,
             gen_seconds=decision.gen_seconds or gen_each,
             env_seconds=env_seconds,
-            info=_scalar_info(info),
+            info={**_scalar_info(info), **_teacher_label(label)},
             constrained=constrained,
             constrained_logprobs=constrained_logprobs,
             model_root=getattr(self.agent, "model_root", ""),  # agents written before the field have none
@@ -227,6 +232,13 @@ class RolloutLoop:
         slot.step += 1
         slot.obs = observation_from(self.config.env_id, frame, info, slot.sample_key)
         return record
+
+
+def _teacher_label(label: Decision | None) -> dict:
+    """The teacher's answer to the same observation, for the log (DAgger labels); {} without a teacher."""
+    if label is None:
+        return {}
+    return {"teacher_answer": label.text, "teacher_action": label.parse.action if label.parse.ok else None}
 
 
 def _scalar_info(info: dict) -> dict:

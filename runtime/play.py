@@ -17,7 +17,7 @@ from vlm_agent.runtime.stats import RunningStats
 class PlaySession:
     """One play run: the loop, its episode writer and its statistics, wired to one bus."""
 
-    def __init__(self, config: LoopConfig, agent, log_dir: Path, env_name: str, manifest_extra: dict | None = None):
+    def __init__(self, config: LoopConfig, agent, log_dir: Path, env_name: str, manifest_extra: dict | None = None, teacher=None):
         self.run_id = new_run_id(env_name, agent.kind)
         self.run_dir = Path(log_dir) / self.run_id
         self.bus = RecordBus()
@@ -26,12 +26,13 @@ class PlaySession:
             "run_id": self.run_id,
             "loop": asdict(config),
             "agent": {"kind": agent.kind, "policy_version": agent.policy_version, "sampling": agent.sampling},
+            **({"teacher": teacher.kind} if teacher is not None else {}),
             **(manifest_extra or {}),
         }
         self.writer = EpisodeWriter(self.run_dir, manifest)
         self.bus.subscribe(self.writer.on_step)
         self.bus.subscribe(self.stats.on_step)
-        self.loop = RolloutLoop(config, agent, self.bus, self.run_id)
+        self.loop = RolloutLoop(config, agent, self.bus, self.run_id, teacher=teacher)
 
     def finish(self) -> dict:
         """Close environments and the writer; write and return the summary."""

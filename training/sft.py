@@ -84,7 +84,7 @@ def run_sft(
     returns. A root that holds versions already is refused without `resume`.
     """
     if not data.train:
-        raise ValueError("no supervised examples: log episodes with --agent expert first")
+        raise ValueError("no supervised examples: log episodes with --agent expert, or label a student's with play --teacher expert, first")
     run = TrainingRun(out, "sft", config, resume, run_options)
     policy = run.load_policy(start_model)
     policy.train(True)

@@ -21,7 +21,9 @@ class SFTExample:
     prompt: str
     answer: str
     env_id: str
-    kind: str = "answer"  # "answer" (the teacher's reply to the prompt) or "caption" (the frame's state in words)
+    # "answer" (the teacher's reply to the prompt), "label" (the teacher's reply where the student was:
+    # DAgger) or "caption" (the frame's state in words)
+    kind: str = "answer"
 
 
 @dataclass
@@ -46,17 +48,20 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
             on_skip(reason)
 
     for episode in iter_episodes(paths, on_skip=skip_file):
-        if episode.agent_kind not in TEACHER_KINDS:
-            data.skipped[f"{episode.agent_kind} episodes are not teacher data"] += episode.table.num_rows
-            continue
         rows = episode.rows
         key = f"{rows[0].run_id}/{rows[0].episode_id}".encode()
         held_out = (zlib.crc32(key) % 10_000) < held_out_fraction * 10_000
+        split = data.held_out if held_out else data.train
+        if episode.agent_kind not in TEACHER_KINDS:
+            labelled = [row for row in rows if row.info.get("teacher_answer")]
+            data.skipped[f"{episode.agent_kind} steps without a teacher's label"] += len(rows) - len(labelled)
+            # DAgger: the state the student reached, answered by the teacher (`play --teacher`).
+            split += [SFTExample(row.frame_png, row.prompt, row.info["teacher_answer"], row.env_id, "label") for row in labelled]
+            continue
         for row in rows:
             if row.parse_status != "ok":
                 data.skipped["answer did not parse"] += 1
                 continue
-            split = data.held_out if held_out else data.train
             split.append(SFTExample(row.frame_png, row.prompt, row.response, row.env_id))
             if captions and row.observation_text:
                 split.append(SFTExample(row.frame_png, CAPTION_PROMPT, row.observation_text, row.env_id, "caption"))
