@@ -12,7 +12,7 @@ import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.envs.cards import RANKS, SUITS, Card
 from vlm_agent.envs.cards_paper import card_image, numberline_frame, points24_frame
-from vlm_agent.runtime.log_schema import record_to_row, row_to_record
+from vlm_agent.runtime.log_schema import record_to_row, rows_to_table, table_rows
 from vlm_agent.runtime.loop import LoopConfig, RolloutLoop
 from vlm_agent.runtime.records import RecordBus
 
@@ -265,6 +265,7 @@ def test_the_rendering_reaches_the_episode_log(env_id):
     loop = RolloutLoop(config, ExpertAgent(seed=0), bus, run_id="test")
     loop.run()
     loop.close()
-    assert records and all(row_to_record(record_to_row(r)).info["render"] == "paper" for r in records)
+    rows = table_rows(rows_to_table([record_to_row(r) for r in records]))
+    assert records and all(row.info["render"] == "paper" for row in rows)
     if env_id != "vlm_agent/NumberLine-v0":
         assert all(tuple(r.frame[0, 0]) == TABLE for r in records)
