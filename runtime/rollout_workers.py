@@ -116,17 +116,16 @@ class RolloutWorker:
         seed = worker_seed(spec.loop.seed, index, self.incarnation, spec.workers)
         loop = replace(spec.loop, seed=seed, episodes=SEED_BLOCK * spec.loop.repeats)  # played until stopped
         self.agent = make_agent(spec.agent, model=spec.model, seed=seed, sampling=spec.sampling)
-        env_name = spec.loop.env_id.split("/")[-1].split("-")[0].lower()
         rollout = {"worker": index, "incarnation": self.incarnation, "workers": spec.workers, "pid": os.getpid(),
                    "host": socket.gethostname()}
         model = {"model": str(spec.model)} if spec.model is not None else {}
-        self.session = PlaySession(loop, self.agent, spec.folder, f"{env_name}-w{index}", {**model, **spec.manifest, "rollout": rollout})
-        self.events: list[str] = []
+        manifest = {**model, **spec.manifest, "rollout": rollout}
+        self.session = PlaySession(loop, self.agent, spec.folder, f"{_env_name(spec.loop.env_id)}-w{index}", manifest)
         self._watcher = None
         if spec.reload:
             from vlm_agent.runtime.checkpoint_watch import CheckpointWatcher
 
-            self._watcher = CheckpointWatcher(self.agent, spec.model, self.events.append)
+            self._watcher = CheckpointWatcher(self.agent, spec.model)
         self.session.loop.before_episode = self._before_episode
         self._stop = threading.Event()
         self._seconds = 0.0
@@ -219,8 +218,12 @@ def import_ray():
 
 
 def new_rollout_folder(log_dir: Path, env_id: str) -> Path:
-    env_name = env_id.split("/")[-1].split("-")[0].lower()
-    return Path(log_dir) / new_run_id(env_name, "rollouts")
+    """LOG_DIR/<date>-<env>-rollouts-<id>: where one run's workers put their run folders."""
+    return Path(log_dir) / new_run_id(_env_name(env_id), "rollouts")
+
+
+def _env_name(env_id: str) -> str:
+    return env_id.split("/")[-1].split("-")[0].lower()  # vlm_agent/NumberLine-v0 -> numberline, as play names runs
 
 
 class WorkerPool:
@@ -232,7 +235,10 @@ class WorkerPool:
 
     def __init__(self, spec: WorkerSpec, config: WorkersConfig, warn: Callable[[str], None] = lambda line: None):
         self.ray = import_ray()
-        self.spec = replace(spec, workers=config.rollout_workers, threads=max(1, int(config.worker_cpus)))
+        # Absolute paths: a worker on another node (or in another working directory) must find the same folders.
+        model = Path(spec.model).resolve() if spec.model is not None else None
+        self.spec = replace(spec, folder=Path(spec.folder).resolve(), model=model, workers=config.rollout_workers,
+                            threads=max(1, int(config.worker_cpus)))
         self.config = config
         self.warn = warn
         self._started_ray = False
@@ -241,6 +247,17 @@ class WorkerPool:
         self._gone: dict[int, str] = {}  # index -> why it is gone for good
 
     def start(self) -> None:
+        """Start the workers playing, each until `close()`."""
+        self._launch()
+        self._runs = {actor.run.remote(): index for index, actor in enumerate(self._actors)}
+
+    def run_for(self, seconds: float) -> list[WorkerReport]:
+        """Build every worker, then have all play for `seconds` together (a benchmark's window: start-up not in it)."""
+        self._launch()
+        self.ray.get([actor.ready.remote() for actor in self._actors])
+        return self.ray.get([actor.run.remote(seconds) for actor in self._actors])
+
+    def _launch(self) -> None:
         ray, config = self.ray, self.config
         if not ray.is_initialized():
             import logging
@@ -253,7 +270,6 @@ class WorkerPool:
             max_concurrency=2,  # `stop` must reach a worker while `run` is playing
         )
         self._actors = [remote.remote(self.spec, index) for index in range(config.rollout_workers)]
-        self._runs = {actor.run.remote(): index for index, actor in enumerate(self._actors)}
 
     def _check_capacity(self) -> None:
         """Actors that ask for more than the cluster has wait forever: say so instead (locally), or warn (a cluster may grow)."""

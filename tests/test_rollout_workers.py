@@ -108,7 +108,7 @@ def worker_runs(folder: Path) -> list[tuple[Path, dict]]:
 
 
 def test_train_with_two_ray_workers_survives_one_killed_and_loses_no_finished_episode(model_dir, tmp_path):
-    """Starts a local Ray (about 60 s on 2 busy cores): kills worker 0 with SIGKILL once it has logged an episode."""
+    """Starts a local Ray (60-120 s on 2 busy cores): kills worker 0 with SIGKILL mid-episode, after it logged one."""
     pytest.importorskip("ray")
     logs, out = tmp_path / "logs", tmp_path / "out"
     command = [sys.executable, "-m", "vlm_agent.cli.main", "train", "numberline", "--rollout-workers", "2", "--worker-cpus", "0.5",
@@ -122,7 +122,8 @@ def test_train_with_two_ray_workers_survives_one_killed_and_loses_no_finished_ep
         while time.time() < deadline and not kept_before_kill:
             for run_dir, rollout in worker_runs(logs):
                 files = list((run_dir / EPISODES_DIR).glob("*.parquet"))
-                if rollout["worker"] == 0 and files:
+                started = json.loads((run_dir / "summary.json").read_text()).get("episodes_started", 0) if files else 0
+                if rollout["worker"] == 0 and files and started > len(files):  # mid-episode, with one logged
                     os.kill(rollout["pid"], signal.SIGKILL)  # as the OOM killer would
                     kept_before_kill[run_dir.name] = len(files)
             time.sleep(0.05)
@@ -140,11 +141,10 @@ def test_train_with_two_ray_workers_survives_one_killed_and_loses_no_finished_ep
     (killed,) = kept_before_kill
     assert runs[killed]["died"] and runs[killed]["episodes_written"] >= kept_before_kill[killed]  # none of its finished lost
     assert summary["restarts"] == 1 and summary["workers"] == 2
-    # Its episode in flight, if it had begun one (the exact count is checked without Ray above).
-    assert summary["lost_with_dead_workers"] == runs[killed]["dropped"] <= 1
+    assert summary["lost_with_dead_workers"] == runs[killed]["dropped"] == 1  # its one environment's episode in flight
     assert any(run["worker"] == 0 and run["incarnation"] == 1 for run in runs.values())  # it came back
     episodes = read_logs([folder], pytest.fail)
     assert len(episodes) == summary["episodes_written"] == sum(run["episodes_written"] for run in runs.values())
     versions = {step.policy_version for e in episodes for step in e.steps()}
     assert "v000001" in versions and len(versions) >= 2  # workers picked up published versions between episodes
-    assert "1 restarts" in output and "1 with a dead worker" in output
+    assert "(1 restarts)" in output
