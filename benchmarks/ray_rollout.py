@@ -72,13 +72,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--max-new-tokens", type=int, default=64, help="with --agent vlm")
     parser.add_argument("--rounds", type=int, default=2, help="rounds over the configurations (the median is kept)")
+    parser.add_argument("--ray-niceness", type=int, default=0,
+                        help="nice value of the Ray workers (Ray's own default is 15; `train` starts its local Ray with 0)")
     args = parser.parse_args()
 
+    os.environ["RAY_worker_niceness"] = str(args.ray_niceness)
     env_kwargs = {"split": args.split, **({"data_dir": str(args.data)} if args.data else {})}
     loop = LoopConfig(ENV, num_envs=args.num_envs, env_kwargs=env_kwargs)
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens)
     print(f"ALFWorld {args.split} ({args.data or 'generated games'}), agent {args.agent}, {args.num_envs} envs per loop, "
-          f"{args.seconds:g} s each, {len(os.sched_getaffinity(0))} cores")
+          f"{args.seconds:g} s each, {len(os.sched_getaffinity(0))} cores, Ray workers at nice {args.ray_niceness}")
     configurations = [("in-process loop", 0), ("1 Ray worker", 1), ("2 Ray workers", 2)]
     rates: dict[str, list[float]] = {name: [] for name, _ in configurations}
     for round_ in range(args.rounds):

@@ -262,6 +262,10 @@ class WorkerPool:
         if not ray.is_initialized():
             import logging
 
+            if config.ray_address is None:
+                # Ray runs its workers at nice 15, as background work; here they are the job, and on a busy
+                # machine nice 15 starves them (benchmarks/ray_rollout.py). $RAY_worker_niceness still wins.
+                os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             self._started_ray = True
         self._check_capacity()
