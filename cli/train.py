@@ -12,6 +12,7 @@ from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
 from vlm_agent.runtime.loop import LoopConfig
+from vlm_agent.runtime.rollout_workers import WorkersConfig
 from vlm_agent.training.ppo_config import PPOConfig
 
 DEFAULT_FINETUNE_OUT = Path("checkpoints/finetune")
@@ -142,11 +143,11 @@ def _short_name(env_id: str) -> str:
     return next((short for short, full in SHORT_NAMES.items() if full == env_id), env_id)
 
 
-@options_command("train", EnvOptions, TrainOptions, LoopConfig, SamplingConfig, PPOConfig,
+@options_command("train", EnvOptions, TrainOptions, LoopConfig, SamplingConfig, PPOConfig, WorkersConfig,
                  defaults={"split": "train", "episodes": 16, "num_envs": 4}, flags={"episodes": "--episodes-per-update"},
                  exclude={"greedy"})
 def train(options: Options) -> None:
-    """Online PPO in one process: collect with the current policy, update, publish, repeat."""
+    """Online PPO: collect with the current policy, update, publish, repeat (in one process, or with --rollout-workers on Ray)."""
     from vlm_agent.runtime.agent_factory import default_model_dir
     from vlm_agent.cli.main import console, user_errors
     from vlm_agent.training.finetune import PPOTrainer
@@ -161,7 +162,15 @@ def train(options: Options) -> None:
         loop_config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
         sampling = {**options.build(SamplingConfig).policy_kwargs(), "seed": options.seed}
         start = options.model if options.model is not None or options.resume else default_model_dir()
+        workers = options.build(WorkersConfig)
+        if workers.rollout_workers:
+            from vlm_agent.runtime.rollout_workers import import_ray
+
+            import_ray()  # before the model loads: a missing extra is a one-line error
         trainer = PPOTrainer(start, options.out, config, resume=options.resume, sampling=sampling, run_options=options.record())
+        if workers.rollout_workers:
+            _train_with_workers(options, trainer, loop_config, workers, warn, console)
+            return
         console.print(f"online PPO on {env_id}: {options.updates} rounds of {loop_config.episodes} episodes, from {trainer.version}")
 
         def show(ref, metrics, summary):
@@ -170,6 +179,27 @@ def train(options: Options) -> None:
         with StopFlag() as stop:
             train_online(trainer, loop_config, options.log_dir, options.updates, warn, show, lambda: stop.requested)
         trainer.close()
+    if stop.requested:
+        console.print(f"stopped; latest version {trainer.version}")
+        raise typer.Exit(130)
+
+
+def _train_with_workers(options: Options, trainer, loop_config: LoopConfig, workers: WorkersConfig, warn, console) -> None:
+    """`train --rollout-workers N`: Ray actors play and log; this process trains on their folder and publishes."""
+    from vlm_agent.training.rollout_train import train_with_workers
+    from vlm_agent.training.sft import StopFlag
+
+    where = workers.ray_address or "a local Ray"
+    console.print(f"online PPO on {loop_config.env_id}: {options.updates} updates, each on {loop_config.episodes} new episodes "
+                  f"played by {workers.rollout_workers} rollout workers on {where}, from {trainer.version}")
+    with StopFlag() as stop:
+        made, tally = train_with_workers(
+            trainer, loop_config, workers, options.build(SamplingConfig), options.log_dir, options.updates, warn,
+            lambda ref, metrics: print_update(console, ref, metrics), lambda: stop.requested,
+            on_start=lambda folder: console.print(f"workers log into {folder}", soft_wrap=True))
+    trainer.close()
+    console.print(f"{made} updates; {tally.episodes_written} episodes logged by {tally.workers} workers ({tally.restarts} restarts); "
+                  f"dropped unfinished: {tally.lost_with_dead_workers} with a dead worker, {tally.unfinished_at_stop} at the end")
     if stop.requested:
         console.print(f"stopped; latest version {trainer.version}")
         raise typer.Exit(130)
