@@ -38,40 +38,34 @@ def _blackjack(obs: Observation, action_only: bool) -> str:
     return qs + "\"action\": \"stand\" or \"hit\" \n}"
 
 
-def _ezpoints(obs: Observation, action_only: bool) -> str:
+def _formula_game(obs: Observation, action_only: bool, intro: str, actions: str, target: int, cards: str, check: str) -> str:
+    """EZPoints' and Points24's prompt: the same text around each game's own words."""
     formula = formula_text(obs)
-    qs = "You are an expert card game player. You are observing two cards in the image. "
+    qs = intro
     qs += f"You are observing the current formula: {formula}. "
-    qs += "You can choose between ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '+', '*', '=']. "
+    qs += f"You can choose between {actions}. "
     qs += "The number or operator you choose will be appended to the current formula. "
     qs += "Note that 'J', 'Q', and 'K' count as '10'. "
-    qs += "Your goal is to output a formula that evaluates to 12, and each number can only be used once. "
+    qs += f"Your goal is to output a formula that evaluates to {target}, and each number can only be used once. "
     qs += "Your response should be a valid json file in the following format: \\{\n"
     if not action_only:
-        qs += " \"cards\": [x, y], \n"
+        qs += f" \"cards\": {cards}, \n"
         qs += f"\"current formula\": {formula}, \n"
-        qs += "\"thoughts\": {First check whether the current formula 'z' is complete. "
-        qs += "If the current formula 'z' is complete, output '='. "
-        qs += "Otherwise consider which number or operator should be appended to the current formula to make it equal 12.} \n"
+        qs += f"\"thoughts\": {{First check whether the current formula {check}. "
+        qs += f"If the current formula {check}, output '='. "
+        qs += f"Otherwise consider which number or operator should be appended to the current formula to make it equal {target}.}} \n"
     return qs + "\"action\": \"{number}\" or \"{operator}\" \n \\}"
+
+
+def _ezpoints(obs: Observation, action_only: bool) -> str:
+    return _formula_game(obs, action_only, "You are an expert card game player. You are observing two cards in the image. ",
+                         "['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '+', '*', '=']", 12, "[x, y]", "'z' is complete")
 
 
 def _points24(obs: Observation, action_only: bool) -> str:
-    formula = formula_text(obs)
-    qs = "You are an expert 24 points card game player. You are observing thee four cards in the image. "
-    qs += f"You are observing the current formula: {formula}. "
-    qs += "You can choose between ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '+', '-', '*', '/', '(', ')', '=']. "
-    qs += "The number or operator you choose will be appended to the current formula. "
-    qs += "Note that 'J', 'Q', and 'K' count as '10'. "
-    qs += "Your goal is to output a formula that evaluates to 24, and each number can only be used once. "
-    qs += "Your response should be a valid json file in the following format: \\{\n"
-    if not action_only:
-        qs += " \"cards\": [x, y, z, w], \n"
-        qs += f"\"current formula\": {formula}, \n"
-        qs += "\"thoughts\": {First check whether the current formula equals 24. "
-        qs += "If the current formula equals 24, output '='. "
-        qs += "Otherwise consider which number or operator should be appended to the current formula to make it equal 24.} \n"
-    return qs + "\"action\": \"{number}\" or \"{operator}\" \n \\}"
+    return _formula_game(obs, action_only, "You are an expert 24 points card game player. You are observing thee four cards in the image. ",
+                         "['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '+', '-', '*', '/', '(', ')', '=']", 24,
+                         "[x, y, z, w]", "equals 24")
 
 
 def _alfworld(obs: Observation, action_only: bool) -> str:

@@ -59,16 +59,22 @@ def stand_outcome(total: int, dealer_value: int) -> Outcome:
     return win, draw, loss
 
 
+def hit_outcome(total: int, soft: bool, dealer_value: int, play) -> Outcome:
+    """(win, draw, loss) probabilities of hitting once, then playing on as `play` (best_play or most_wins_play) says."""
+    hit = [0.0, 0.0, 0.0]
+    for card, p in CARD_PROBS.items():
+        next_total, next_soft = add_card(total, soft, card)
+        outcome = (0.0, 0.0, 1.0) if next_total > 21 else play(next_total, next_soft, dealer_value)[1]
+        for k in range(3):
+            hit[k] += p * outcome[k]
+    return hit[0], hit[1], hit[2]
+
+
 @lru_cache(maxsize=None)
 def best_play(total: int, soft: bool, dealer_value: int) -> tuple[str, Outcome]:
     """The action that maximises the expected reward (win - loss), and its outcome probabilities."""
     stand = stand_outcome(total, dealer_value)
-    hit = [0.0, 0.0, 0.0]
-    for card, p in CARD_PROBS.items():
-        next_total, next_soft = add_card(total, soft, card)
-        outcome = (0.0, 0.0, 1.0) if next_total > 21 else best_play(next_total, next_soft, dealer_value)[1]
-        for k in range(3):
-            hit[k] += p * outcome[k]
+    hit = hit_outcome(total, soft, dealer_value, best_play)
     # Ties go to stand: fewer cards, same expected reward.
     if hit[0] - hit[2] > stand[0] - stand[2] + 1e-12:
         return "hit", (hit[0], hit[1], hit[2])
@@ -83,12 +89,7 @@ def most_wins_play(total: int, soft: bool, dealer_value: int) -> tuple[str, Outc
     any player can reach, the ceiling of a success rate that counts wins only.
     """
     stand = stand_outcome(total, dealer_value)
-    hit = [0.0, 0.0, 0.0]
-    for card, p in CARD_PROBS.items():
-        next_total, next_soft = add_card(total, soft, card)
-        outcome = (0.0, 0.0, 1.0) if next_total > 21 else most_wins_play(next_total, next_soft, dealer_value)[1]
-        for k in range(3):
-            hit[k] += p * outcome[k]
+    hit = hit_outcome(total, soft, dealer_value, most_wins_play)
     if hit[0] > stand[0] + 1e-12:
         return "hit", (hit[0], hit[1], hit[2])
     return "stand", stand
