@@ -5,8 +5,17 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from vlm_agent.agent.interface import Observation
+from vlm_agent.agent.paper_prompts import paper_prompt
 
 VARIANTS = ("cot", "action-only")
+# The paper's own wording (agent/paper_prompts.py), with CoT and without, for comparisons on its terms.
+PAPER_VARIANTS = ("paper", "paper-action-only")
+PROMPT_VARIANTS = VARIANTS + PAPER_VARIANTS
+
+
+def asks_for_thoughts(variant: str) -> bool:
+    """Whether the prompt variant asks for a "thoughts" field before the action."""
+    return not variant.endswith("action-only")
 
 
 @dataclass(frozen=True)
@@ -92,8 +101,10 @@ def build_prompt(obs: Observation, variant: str = "cot") -> str:
     actions and observations) are shown before the state when the environment keeps them; the
     paper's prompt has neither.
     """
+    if variant in PAPER_VARIANTS:
+        return paper_prompt(obs, action_only=variant == "paper-action-only")
     if variant not in VARIANTS:
-        raise ValueError(f"unknown prompt variant {variant!r}; use one of {', '.join(VARIANTS)}")
+        raise ValueError(f"unknown prompt variant {variant!r}; use one of {', '.join(PROMPT_VARIANTS)}")
     template = template_for(obs.env_id)
     parts = [template.rules]
     if obs.task_text:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vlm_agent.agent.prompts import VARIANTS
+from vlm_agent.agent.prompts import PROMPT_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -15,8 +15,10 @@ class SamplingConfig:
     constrain_actions: bool = field(default=False, metadata={
         "help": "Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained "
                 "policy's, as PPO re-scores them)."})
-    prompt: str = field(default="cot", metadata={"help": "cot (thoughts then action) or action-only (the paper's ablation).",
-                                                 "choices": VARIANTS})
+    prompt: str = field(default="cot", metadata={
+        "help": "cot (thoughts then action), action-only (the paper's ablation), or the paper's own wording: paper, "
+                "paper-action-only (EZPoints and Points24 then also give the formula as text).",
+        "choices": PROMPT_VARIANTS})
 
     def policy_kwargs(self) -> dict:
         """The keyword arguments of VLMPolicy (and load_policy) these settings stand for."""

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from vlm_agent.agent.interface import Decision, Observation
 from vlm_agent.agent.parsing import parse_action
-from vlm_agent.agent.prompts import build_prompt
+from vlm_agent.agent.prompts import asks_for_thoughts, build_prompt
 
 
 def format_answer(thoughts: str | None, action: str) -> str:
@@ -40,7 +40,7 @@ class ScriptedAgent:
         decisions = []
         for obs in observations:
             thoughts, action = self.answer(obs)
-            text = format_answer(thoughts if self.prompt_variant == "cot" else None, action)
+            text = format_answer(thoughts if asks_for_thoughts(self.prompt_variant) else None, action)
             decisions.append(
                 Decision(
                     prompt=build_prompt(obs, self.prompt_variant),

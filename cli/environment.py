@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from vlm_agent.envs.card_game import RENDER_STYLES
+
+ALFWORLD_ID = "vlm_agent/ALFWorld-v0"
 
 @dataclass
 class EnvOptions:
@@ -13,6 +16,14 @@ class EnvOptions:
     alfworld_data: Optional[Path] = field(default=None, metadata={
         "help": "ALFWorld data folder (default: $ALFWORLD_DATA, else generated games)."})
     split: str = field(default="valid_seen", metadata={"help": "ALFWorld split: train, valid_seen or valid_unseen."})
+    render: str = field(default="clear", metadata={
+        "help": "Card-game frames: clear (big legible ranks, what the shipped model was trained on) or paper "
+                "(the paper's card faces and sizes). Logged per step as info['render'].",
+        "choices": RENDER_STYLES})
+
+    def __post_init__(self) -> None:
+        if self.render not in RENDER_STYLES:
+            raise ValueError(f"unknown render {self.render!r}; use one of {', '.join(RENDER_STYLES)}")
 
     def env_id(self) -> str:
         from vlm_agent.envs import resolve_env_id
@@ -20,9 +31,12 @@ class EnvOptions:
         return resolve_env_id(self.env)
 
     def env_kwargs(self) -> dict:
-        """The gymnasium keyword arguments: ALFWorld's split and data folder; none for the card games."""
-        if self.env_id() != "vlm_agent/ALFWorld-v0":
-            return {}
+        """The gymnasium keyword arguments: ALFWorld's split and data folder; the card games' frame style."""
+        if self.env_id() != ALFWORLD_ID:
+            return {"render": self.render}
+        if self.render != "clear":
+            # ALFWorld has one frame, a drawn schematic; the paper's was AI2-THOR's first-person view.
+            raise ValueError(f"--render {self.render} applies to the card games; ALFWorld has only its schematic frame")
         kwargs: dict = {"split": self.split}
         if self.alfworld_data is not None:
             if not self.alfworld_data.is_dir():

@@ -1,9 +1,14 @@
-"""`vlm-agent eval`: greedy (or sampled) evaluation on fixed seeds, as a table and a JSON file."""
+"""`vlm-agent eval`: greedy (or sampled) evaluation on fixed seeds, as a table and a JSON file.
+
+`--protocol paper` decodes as the paper's reported runs did (sampled at temperature 0.2; keyed
+sampling makes it reproducible per seed); `--protocol both` plays the same seeds greedily and then
+so, and the JSON holds both figures.
+"""
 from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -15,14 +20,26 @@ from vlm_agent.cli.options import Options, options_command
 from vlm_agent.runtime.loop import LoopConfig
 
 
+PROTOCOLS = ("as-given", "paper", "both")
+PAPER_TEMPERATURE = 0.2  # the paper samples its reported episodes at 0.2 (shared/docs/rl4vlm.md)
+
+
 @dataclass
 class EvalOptions:
     model: Optional[Path] = field(default=None, metadata={"help": "Model folder or checkpoint root; default: the shipped model."})
     out: Optional[Path] = field(default=None, metadata={
-        "help": "JSON file for the results; default eval/<env>-<version>-<prompt>.json."})
+        "help": "JSON file for the results; default eval/<env>-<version>-<prompt>[-paper-frames][-<protocol>].json."})
     log_dir: Path = field(default=Path("logs/eval"), metadata={"help": "Where the evaluated episodes are logged."})
     row: Optional[str] = field(default=None, metadata={
         "help": "Row title in docs/results.md (e.g. 'default-sft-v4, SFT + PPO'); default: the model's version."})
+    protocol: str = field(default="as-given", metadata={
+        "help": "as-given: one pass decoded as the options say (greedy by default); paper: the paper's sampling at "
+                "temperature 0.2; both: a greedy pass, then a paper pass on the same seeds, both in the JSON.",
+        "choices": PROTOCOLS})
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; use one of {', '.join(PROTOCOLS)}")
 
 
 @options_command("eval", EnvOptions, EvalOptions, LoopConfig, SamplingConfig,
@@ -39,32 +56,64 @@ def evaluate(options: Options) -> None:
         where = options.build(EnvOptions)
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
-        sampling = options.build(SamplingConfig)
-        agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling)
-        short = env_id.split("/")[-1].split("-")[0].lower()
-        session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)), "eval": True})
-    summary = run_headless(session, console)
-    summary["show_tasks"] = env_id.endswith("ALFWorld-v0")
-    print_summary(console, summary, f"eval {env_id} · {agent.policy_version}")
+        protocol = options.build(EvalOptions).protocol
+        passes = decoding_passes(protocol, options.build(SamplingConfig))
+    short = env_id.split("/")[-1].split("-")[0].lower()
+    protocols: dict[str, dict] = {}
+    for name, sampling in passes:
+        with user_errors():
+            agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling)
+            session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)), "eval": True})
+        summary = run_headless(session, console)
+        summary["show_tasks"] = env_id.endswith("ALFWorld-v0")
+        print_summary(console, summary, f"eval {env_id} · {agent.policy_version} · {describe_decoding(sampling)}")
+        knobs = {} if sampling.greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p}
+        protocols[name] = {"decoding": describe_decoding(sampling), "greedy": sampling.greedy, **knobs, **summary}
+        if summary.get("interrupted"):
+            break
+    first_name, first = passes[0]
+    summary = protocols[first_name]
     result = {
         "env_id": env_id,
         "model": str(options.model) if options.model else "default",
         "policy_version": agent.policy_version,
-        "prompt": sampling.prompt,
-        "row": options.row or default_row(agent.policy_version, sampling.prompt),
-        "greedy": sampling.greedy,
+        "prompt": first.prompt,
+        "row": options.row or default_row(agent.policy_version, first.prompt, where.render),
+        "render": where.render,
+        "split": where.split if env_id.endswith("ALFWorld-v0") else f"seeds {options.seed}-{options.seed + config.starts - 1}",
+        "protocol": protocol,
         "seed": options.seed,
         "command": "vlm-agent " + shlex.join(sys.argv[1:]),
         **summary,
+        "protocols": protocols,
     }
-    path = options.out or Path("eval") / f"{short}-{agent.policy_version or 'model'}-{sampling.prompt}.json"
+    suffix = ("" if where.render == "clear" else f"-{where.render}-frames") + ("" if protocol == "as-given" else f"-{protocol}")
+    path = options.out or Path("eval") / f"{short}-{agent.policy_version or 'model'}-{first.prompt}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, result)
     console.print(f"results: {path}")
-    if summary.get("interrupted"):
+    if any(p.get("interrupted") for p in protocols.values()) or len(protocols) < len(passes):
         raise typer.Exit(130)
 
 
-def default_row(policy_version: str | None, prompt: str) -> str:
-    """The results-table row of a model when --row is not given: its version, and the prompt if not CoT."""
-    return (policy_version or "model") + (", action-only" if prompt == "action-only" else "")
+def decoding_passes(protocol: str, sampling: SamplingConfig) -> list[tuple[str, SamplingConfig]]:
+    """The (name, decoding) of each pass a protocol plays, in order; the first is the JSON's top-level figure."""
+    paper = replace(sampling, greedy=False, temperature=PAPER_TEMPERATURE, top_p=1.0)
+    if protocol == "paper":
+        return [("paper", paper)]
+    if protocol == "both":
+        return [("greedy", replace(sampling, greedy=True)), ("paper", paper)]
+    return [("greedy" if sampling.greedy else "sampled", sampling)]
+
+
+def describe_decoding(sampling: SamplingConfig) -> str:
+    """How the answers were decoded, in words for the results table: "greedy" or "sampled, temperature 0.2"."""
+    if sampling.greedy:
+        return "greedy"
+    return f"sampled, temperature {sampling.temperature:g}" + (f", top-p {sampling.top_p:g}" if sampling.top_p < 1.0 else "")
+
+
+def default_row(policy_version: str | None, prompt: str, render: str = "clear") -> str:
+    """The results-table row of a model when --row is not given: its version, the prompt if not CoT, paper frames."""
+    row = (policy_version or "model") + ("" if prompt == "cot" else f", {prompt} prompt" if prompt.startswith("paper") else f", {prompt}")
+    return row + (", paper frames" if render == "paper" else "")
