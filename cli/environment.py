@@ -20,6 +20,9 @@ class EnvOptions:
         "help": "Card-game frames: clear (big legible ranks, what the shipped model was trained on) or paper "
                 "(the paper's card faces and sizes). Logged per step as info['render'].",
         "choices": RENDER_STYLES})
+    memory: bool = field(default=True, metadata={
+        "help": "ALFWorld: keep a memory of what the agent has observed (places searched and what each held, open or "
+                "closed, what it holds and has done) and show it in the prompt; --no-memory gives the paper's prompt."})
 
     def __post_init__(self) -> None:
         if self.render not in RENDER_STYLES:
@@ -31,13 +34,13 @@ class EnvOptions:
         return resolve_env_id(self.env)
 
     def env_kwargs(self) -> dict:
-        """The gymnasium keyword arguments: ALFWorld's split and data folder; the card games' frame style."""
+        """The gymnasium keyword arguments: ALFWorld's split, data folder and memory; the card games' frame style."""
         if self.env_id() != ALFWORLD_ID:
             return {"render": self.render}
         if self.render != "clear":
             # ALFWorld has one frame, a drawn schematic; the paper's was AI2-THOR's first-person view.
             raise ValueError(f"--render {self.render} applies to the card games; ALFWorld has only its schematic frame")
-        kwargs: dict = {"split": self.split}
+        kwargs: dict = {"split": self.split, "memory": self.memory}
         if self.alfworld_data is not None:
             if not self.alfworld_data.is_dir():
                 raise FileNotFoundError(f"{self.alfworld_data}: no such ALFWorld data folder")
