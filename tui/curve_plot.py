@@ -30,7 +30,7 @@ class CurvePlot(PlotextPlot):
         plt.yfrequency(3)
         drawn = [line for line in lines if line.xs]
         for line in drawn:
-            style = dict(color=line.color, yside="right" if line.right else "left", label=line.label if len(drawn) > 1 else None)
+            style = dict(color=line.color, yside="right" if line.right else "left")  # no legend: it covers the curves
             if len(line.xs) == 1:
                 plt.scatter(list(line.xs), list(line.ys), marker="●", **style)
             else:

@@ -140,7 +140,7 @@ class TrainApp(App):
             self.query_one(f"#curve-{key}", CurvePlot).show(label, [Line(label, tuple(xs), tuple(ys))], limits.get(key))
         xs, success = self.history.series("success_rate")
         rx, returns = self.history.series("mean_return")
-        self.query_one("#curve-played", CurvePlot).show("played: success, return", [
+        self.query_one("#curve-played", CurvePlot).show("success, return", [
             Line("success", tuple(xs), tuple(success), "green"), Line("return", tuple(rx), tuple(returns), "magenta", right=True)])
 
     def _status_line(self) -> Text:
