@@ -23,6 +23,10 @@ from vlm_agent.tui.train_control import Finished, Phase, TrainControl, TrainJob,
 from vlm_agent.tui.train_history import DIAGNOSTICS, Thresholds, TrainHistory
 
 VERSION_ROWS = 12  # the newest ones; older versions scroll off the top
+# Drawing nine plotext charts takes ~0.1-0.3 s of Python on the UI thread, and so of the GIL an
+# update's Python needs: while an update runs the curves wait (for at most this long), and are
+# drawn once the loop waits for episodes or plays.
+MAX_DEFER_SECONDS = 30.0
 
 
 def short_version(name: str) -> str:
@@ -63,6 +67,8 @@ class TrainApp(App):
         if job is None:
             self.stopped.set()
         self.worker = None
+        self._curves_stale = True
+        self._curves_drawn_at = time.monotonic()
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-status")
@@ -83,8 +89,9 @@ class TrainApp(App):
         self.query_one("#warnings").border_title = "warnings"
         if self.job is not None:
             self.worker = self.run_worker(self._train, thread=True, name="training", exit_on_error=False)
-        self.set_interval(1.0, self.refresh_text)  # the clock in the status line and the idle warning
-        self.refresh_view()
+        self.set_interval(1.0, self._tick)  # the clock in the status line, the idle warning, deferred curves
+        self.refresh_text()
+        self.refresh_curves()
 
     def on_unmount(self) -> None:
         self.control.request_stop()
@@ -118,11 +125,14 @@ class TrainApp(App):
         if self.finished is not None and self.quitting:
             self.exit()
             return
-        self.refresh_view() if updated else self.refresh_text()
+        self._curves_stale |= updated
+        self._tick()
 
-    def refresh_view(self) -> None:
+    def _tick(self) -> None:
         self.refresh_text()
-        self.refresh_curves()
+        busy = self.history.phase == "updating" and self.finished is None
+        if self._curves_stale and (not busy or time.monotonic() - self._curves_drawn_at > MAX_DEFER_SECONDS):
+            self.refresh_curves()
 
     def refresh_text(self) -> None:
         self.query_one("#train-status", Static).update(self._status_line())
@@ -134,6 +144,7 @@ class TrainApp(App):
         box.set_class(bool(warnings), "alert")
 
     def refresh_curves(self) -> None:
+        self._curves_stale, self._curves_drawn_at = False, time.monotonic()
         limits = {"approx_kl": self.limits.approx_kl, "clip_fraction": self.limits.clip_fraction}
         for key, label in DIAGNOSTICS:
             xs, ys = self.history.series(key)
