@@ -11,9 +11,12 @@ def wants_view(headless: bool) -> bool:
 
 def run_in_view(job, trainer, title: str, interrupted) -> None:
     """Run `job(hooks)` under the live training view; afterwards one line says where the run stands."""
+    from transformers.utils import logging as hf_logging
+
     from vlm_agent.cli.main import console
     from vlm_agent.tui.launch import run_train_view
 
+    hf_logging.disable_progress_bar()  # publishing's "Writing model shards" bar would draw over the view
     before = trainer.updates
     run_train_view(job, trainer.version, title, interrupted)
     console.print(f"{trainer.updates - before} updates published; latest version {trainer.version}")

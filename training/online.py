@@ -30,7 +30,7 @@ def train_online(
     """`updates` rounds of (play loop_config.episodes episodes, one PPO update); returns rounds done.
 
     `update_now()` returning True ends the round early: the update trains on the episodes finished
-    so far. `on_phase(phase, episodes)` says what the loop does now ("playing", "updating").
+    so far. `on_phase(phase, 0)` says what the loop does now ("playing", "updating"); no episodes wait in this loop.
     """
     env_name = loop_config.env_id.split("/")[-1].split("-")[0].lower()
     done = 0
@@ -51,7 +51,7 @@ def train_online(
         if cut and not summary.get("episodes"):
             warn("no episode finished yet this round; playing on")
             continue
-        on_phase("updating", summary["episodes"])
+        on_phase("updating", 0)  # the round's episodes are all taken: none wait
         started = time.monotonic()
         metrics = trainer.update(read_logs([session.run_dir], warn), stop)
         metrics["update_seconds"] = time.monotonic() - started
