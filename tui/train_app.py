@@ -118,7 +118,7 @@ class TrainApp(App):
                 if event.phase != self.history.phase or event.waiting != self.history.episodes_waiting:
                     self.history.phase_since = event.at
                 self.history.phase, self.history.episodes_waiting = event.phase, event.waiting
-            elif isinstance(event, Warned):
+            elif isinstance(event, Warned) and event.line not in self.history.trainer_warnings:  # a skipped file warns at every read
                 self.history.trainer_warnings.append(event.line)
             elif isinstance(event, Finished):
                 self.finished = event
