@@ -53,6 +53,8 @@ def view_block(trainer, episodes, count: int, size=(120, 40)) -> list[float]:
     app = None
 
     def job(hooks):
+        app.call_from_thread(lambda: None)  # returns once the app runs its loop: start-up is not an update's cost
+        time.sleep(0.3)  # and its first frame is drawn
         result.extend(timed_updates(trainer, episodes, count, hooks))
         time.sleep(0.2)  # let the last update's redraw happen before the app goes
         app.call_from_thread(app.exit)

@@ -23,9 +23,11 @@ from vlm_agent.tui.train_control import Finished, Phase, TrainControl, TrainJob,
 from vlm_agent.tui.train_history import DIAGNOSTICS, Thresholds, TrainHistory
 
 VERSION_ROWS = 12  # the newest ones; older versions scroll off the top
-# Drawing nine plotext charts takes ~0.1-0.3 s of Python on the UI thread, and so of the GIL an
-# update's Python needs: while an update runs the curves wait (for at most this long), and are
-# drawn once the loop waits for episodes or plays.
+# Drawing costs Python on the UI thread, and so the GIL and the CPU an update needs: nine plotext
+# charts take ~0.1-0.3 s, a repaint of the text boxes some ms. So the screen follows the trainer
+# once a second (never once per event), repaints only boxes whose content changed, and while an
+# update runs the curves wait (at most this long) until the loop waits for episodes or plays.
+REFRESH_SECONDS = 1.0
 MAX_DEFER_SECONDS = 30.0
 
 
@@ -69,6 +71,7 @@ class TrainApp(App):
         self.worker = None
         self._curves_stale = True
         self._curves_drawn_at = time.monotonic()
+        self._shown: dict[str, object] = {}  # what each text box shows now, to skip repaints of the same
 
     def compose(self) -> ComposeResult:
         yield Static(id="train-status")
@@ -89,7 +92,7 @@ class TrainApp(App):
         self.query_one("#warnings").border_title = "warnings"
         if self.job is not None:
             self.worker = self.run_worker(self._train, thread=True, name="training", exit_on_error=False)
-        self.set_interval(1.0, self._tick)  # the clock in the status line, the idle warning, deferred curves
+        self.set_interval(REFRESH_SECONDS, self._tick)
         self.refresh_text()
         self.refresh_curves()
 
@@ -126,7 +129,8 @@ class TrainApp(App):
             self.exit()
             return
         self._curves_stale |= updated
-        self._tick()
+        if self.finished is not None:
+            self._tick()  # the end is shown at once; everything else at the next tick
 
     def _tick(self) -> None:
         self.refresh_text()
@@ -135,13 +139,22 @@ class TrainApp(App):
             self.refresh_curves()
 
     def refresh_text(self) -> None:
-        self.query_one("#train-status", Static).update(self._status_line())
-        self.query_one("#versions", Static).update(self._versions_table())
-        self.query_one("#data", Static).update(self._data_table())
+        status = self._status_line()
+        self._show("#train-status", status.plain, lambda: status)
+        self._show("#versions", tuple(self.history.versions()), self._versions_table)
+        self._show("#data", tuple(self.history.data_side().items()), self._data_table)
         warnings = self.history.warnings(self.clock(), self.limits)
-        box = self.query_one("#warnings", Static)
-        box.update(Text("\n".join(f"⚠ {w}" for w in warnings), style="yellow") if warnings else Text("none", style="dim"))
-        box.set_class(bool(warnings), "alert")
+        if self._show("#warnings", tuple(warnings), lambda: Text("\n".join(f"⚠ {w}" for w in warnings), style="yellow")
+                      if warnings else Text("none", style="dim")):
+            self.query_one("#warnings").set_class(bool(warnings), "alert")
+
+    def _show(self, selector: str, key: object, content) -> bool:
+        """Put `content()` in the box `selector` unless it already shows `key`; True if it changed."""
+        if self._shown.get(selector) == key:
+            return False
+        self._shown[selector] = key
+        self.query_one(selector, Static).update(content())
+        return True
 
     def refresh_curves(self) -> None:
         self._curves_stale, self._curves_drawn_at = False, time.monotonic()
