@@ -79,6 +79,37 @@ def measure(trainer, episodes, updates: int, blocks: int) -> dict:
             "bare_samples": bare, "view_samples": viewed}
 
 
+def view_cpu_share(seconds: float = 10.0, size=(120, 40)) -> float:
+    """CPU the view's process burns while an update runs, as a share of one core: the job only sleeps, so all of it is the view's.
+
+    Load-proof where the wall-clock ratio is not: on a shared machine two runs of the same update
+    differ by more than the view could cost.
+    """
+    from vlm_agent.tui.train_app import TrainApp
+    from vlm_agent.tui.train_history import TrainHistory, UpdatePoint
+
+    history = TrainHistory(start_version="v000001")
+    for u in range(1, 9):  # curves and tables with data in them, as mid-run
+        history.add(UpdatePoint.from_metrics(f"v{u + 1:06d}", {"trained_from": f"v{u:06d}", "approx_kl": 0.01 * u, "value_loss": 1.0 / u,
+                                                                "success_rate": 0.1 * u, "mean_return": u, "samples": 100}, u, 100.0 * u))
+    share = []
+    app = None
+
+    def job(hooks):
+        app.call_from_thread(lambda: None)
+        time.sleep(1.0)
+        hooks.on_phase("updating", 0)
+        cpu, wall = time.process_time(), time.monotonic()
+        time.sleep(seconds)
+        share.append((time.process_time() - cpu) / (time.monotonic() - wall))
+        app.call_from_thread(app.exit)
+
+    app = TrainApp(history, job, title="benchmark")
+    app.run(headless=True, size=size)
+    app.stopped.wait()
+    return share[0]
+
+
 def play_episodes(model: Path | None, count: int, log_dir: Path, max_new_tokens: int):
     from vlm_agent.runtime.agent_factory import make_agent
     from vlm_agent.runtime.loop import LoopConfig
@@ -112,6 +143,7 @@ def main() -> None:
         trainer = PPOTrainer(model_path(args.model), scratch / "ckpt", PPOConfig(update_epochs=1, max_version_lag=10_000))
         result = measure(trainer, episodes, args.updates, args.blocks)
         trainer.close()
+    print(f"the view's CPU while an update runs: {100 * view_cpu_share():.2f}% of one core")
     print(f"{len(result['bare_samples'])} updates each on {len(episodes)} episodes; median update {result['bare_seconds']:.3f} s bare, {result['view_seconds']:.3f} s with the view: "
           f"ratio {result['ratio']:.3f}")
 

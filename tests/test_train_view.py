@@ -155,12 +155,15 @@ def test_play_view_curve_marks_where_the_policy_version_changed(tmp_path):
     agent = VersionedExpert()
     session = numberline_session(agent, tmp_path, episodes=5)
     session.bus.subscribe(lambda record: record.done and record.episode_id == "ep000001" and setattr(agent, "policy_version", "v000002"))
-    app = PlayApp(session, speed=0)
+    app = PlayApp(session, paused=True, speed=0)
 
     async def scenario():
         async with app.run_test(size=(80, 30)) as pilot:
             curve = app.query_one(EpisodeCurve)
+            await pilot.press("s")
+            await wait_until(pilot, lambda: app.stats.steps == 1)
             assert not curve.display  # nothing to draw before two episodes
+            await pilot.press("space")
             await wait_until(pilot, lambda: len(curve.ended) == 5, timeout=30)
             assert curve.display
             assert [e.version for e in curve.ended] == ["v000001", "v000001", "v000002", "v000002", "v000002"]
@@ -217,3 +220,12 @@ def test_the_view_does_not_slow_updates(model_dir, logs, tmp_path):
     print(f"update {result['bare_seconds']:.3f} s bare, {result['view_seconds']:.3f} s with the view: ratio {result['ratio']:.3f}")
     assert len(result["view_samples"]) == len(result["bare_samples"]) == 8
     assert result["ratio"] < 1.5, result
+
+
+def test_the_view_burns_almost_no_cpu_while_an_update_runs():
+    """The load-proof half of the benchmark: the UI's own CPU during an update (the job sleeps), under 5% of a core."""
+    from script_loader import load_script
+
+    share = load_script("benchmarks/train_view.py").view_cpu_share(seconds=3.0)
+    print(f"view CPU during an update: {100 * share:.2f}% of one core")
+    assert share < 0.05
