@@ -114,11 +114,14 @@ def play(options: Options) -> None:
 
 
 @app.command()
-def replay(log_dir: Path = typer.Argument(..., help="A log root, a run folder or an episode file.")) -> None:
-    """Browse logged episodes step by step in the terminal UI."""
+def replay(log_dir: Path = typer.Argument(..., help="A log root, a run folder or an episode file; or a checkpoint root.")) -> None:
+    """Browse logged episodes step by step in the terminal UI, or a checkpoint root's training run."""
+    from vlm_agent.cli.train_view import is_checkpoint_root, replay_training
     from vlm_agent.runtime.log_reader import find_episode_files
 
     with user_errors():
+        if is_checkpoint_root(log_dir):
+            return replay_training(log_dir)
         files, _ = find_episode_files([log_dir])
         if not files:
             raise ValueError(f"{log_dir}: no episode logs found")
@@ -132,6 +135,7 @@ def _mount_subcommands() -> None:
     """Commands that live in their own modules: models, vision pretraining and SFT, evaluation, PPO."""
     from vlm_agent.cli.eval import evaluate
     from vlm_agent.cli.model import model_app, sft
+    from vlm_agent.cli.plot import plot
     from vlm_agent.cli.train import finetune, train
     from vlm_agent.cli.vision import vision_pretrain
 
@@ -141,6 +145,7 @@ def _mount_subcommands() -> None:
     app.command()(finetune)
     app.command()(train)
     app.command("eval")(evaluate)
+    app.command()(plot)
 
 
 _mount_subcommands()

@@ -31,6 +31,7 @@ class FinetuneOptions:
     every: int = field(default=16, metadata={"help": "With --watch: new episodes per update.", "min": 1})
     poll_seconds: float = field(default=5.0, metadata={"help": "With --watch: how often to look for new episodes.", "min": 0.1})
     max_updates: Optional[int] = field(default=None, metadata={"help": "With --watch: stop after this many updates.", "min": 1})
+    headless: bool = field(default=False, metadata={"help": "With --watch: console lines even on a terminal (no training view)."})
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainOptions:
     resume: bool = field(default=False, metadata={"help": "Continue the checkpoint root --out from its newest version."})
     updates: int = field(default=25, metadata={"help": "Rounds of (play, update) to run.", "min": 1})
     log_dir: Path = field(default=Path("logs"), metadata={"help": "Where the played episodes are logged."})
+    headless: bool = field(default=False, metadata={"help": "Console lines even on a terminal (no training view)."})
 
 
 def _warner():
@@ -76,6 +78,7 @@ def finetune(options: Options) -> None:
     from vlm_agent.cli.main import console, user_errors
     from vlm_agent.training.finetune import PPOTrainer, count_episode_files, finetune_once
     from vlm_agent.training.finetune_watch import watch as watch_logs
+    from vlm_agent.cli.train_view import run_in_view, wants_view
     from vlm_agent.training.sft import StopFlag
 
     warn = _warner()
@@ -92,7 +95,13 @@ def finetune(options: Options) -> None:
         trainer = PPOTrainer(options.model, options.out, config, resume=options.resume, run_options=options.record())
         console.print(f"training {options.out} from {trainer.version} ({'LoRA r=' + str(config.lora_r) if config.lora_r else 'full fine-tuning'})")
         with StopFlag() as stop:
-            if options.watch:
+            if options.watch and wants_view(options.headless):
+                def job(hooks):
+                    watch_logs(trainer, logs, options.every, hooks.warn, hooks.on_update, hooks.stop, options.poll_seconds,
+                               options.max_updates, hooks.update_now, hooks.on_phase)
+
+                run_in_view(job, trainer, f"finetune --watch {' '.join(map(str, logs))}", lambda: stop.requested)
+            elif options.watch:
                 console.print(f"watching {', '.join(map(str, logs))}: an update every {options.every} new episodes (Ctrl-C to stop)")
                 watch_logs(trainer, logs, options.every, warn, lambda ref, m: print_update(console, ref, m), lambda: stop.requested,
                            options.poll_seconds, options.max_updates)
@@ -151,6 +160,7 @@ def train(options: Options) -> None:
     from vlm_agent.runtime.agent_factory import default_model_dir
     from vlm_agent.cli.main import console, user_errors
     from vlm_agent.training.finetune import PPOTrainer
+    from vlm_agent.cli.train_view import run_in_view, wants_view
     from vlm_agent.training.online import train_online
     from vlm_agent.training.sft import StopFlag
 
@@ -177,7 +187,14 @@ def train(options: Options) -> None:
             print_update(console, ref, metrics)
 
         with StopFlag() as stop:
-            train_online(trainer, loop_config, options.log_dir, options.updates, warn, show, lambda: stop.requested)
+            if wants_view(options.headless):
+                def job(hooks):
+                    train_online(trainer, loop_config, options.log_dir, options.updates, hooks.warn,
+                                 lambda ref, metrics, summary: hooks.on_update(ref, metrics), hooks.stop, hooks.update_now, hooks.on_phase)
+
+                run_in_view(job, trainer, f"train {env_id.split('/')[-1]}", lambda: stop.requested)
+            else:
+                train_online(trainer, loop_config, options.log_dir, options.updates, warn, show, lambda: stop.requested)
         trainer.close()
     if stop.requested:
         console.print(f"stopped; latest version {trainer.version}")

@@ -1,4 +1,4 @@
-"""Snapshots of the live view, the human mode and replay in an 80x24 terminal.
+"""Snapshots of the live view, the human mode and replay in an 80x24 terminal, and the training view.
 
 Deterministic by construction: fixed seeds, the run paused at a known step, and steps/s (the only
 clock-dependent number on screen) pinned. Each test waits on what the UI has applied (`app.stats`),
@@ -15,6 +15,8 @@ from vlm_agent.agent.human import HumanAgent
 from vlm_agent.runtime.stats import RunningStats
 from vlm_agent.tui.play_app import PlayApp
 from vlm_agent.tui.replay_app import ReplayApp
+from vlm_agent.tui.train_app import TrainApp
+from vlm_agent.tui.train_history import TrainHistory, UpdatePoint
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +60,20 @@ def test_replay_of_a_model_step_with_token_colouring(snap_compare, tmp_path):
     session.loop.run()
     session.finish()
     assert snap_compare(ReplayApp(tmp_path, token_decoder=char_decoder), terminal_size=(80, 24), press=["right"])
+
+
+def fixed_training_history() -> TrainHistory:
+    """Eight updates with smooth, known diagnostics; the last one trips the KL and clip-fraction warnings."""
+    history = TrainHistory(start_version="v000001")
+    for u in range(1, 9):
+        metrics = {"trained_from": f"v{u:06d}", "policy_loss": 0.05 / u, "value_loss": 2.0 - 0.1 * u, "approx_kl": 0.02 * u,
+                   "clip_fraction": 0.2 + 0.05 * u, "explained_variance": 0.01 * u, "entropy": 0.3 - 0.01 * u, "grad_norm": 1.0 + 0.05 * (u % 3),
+                   "lr": 3e-5 * (1 - u / 10), "success_rate": 0.5 + 0.05 * u, "mean_return": -2 + 0.3 * u, "episodes": 32, "samples": 200 + u,
+                   "dropped_stale": 0, "update_seconds": 60.0}
+        history.add(UpdatePoint.from_metrics(f"v{u + 1:06d}", metrics, u, 1000.0 + 90 * u))
+    return history
+
+
+def test_training_view_layout_with_fixed_data(snap_compare):
+    app = TrainApp(fixed_training_history(), title="replay runs/ppo", clock=lambda: 2000.0)
+    assert snap_compare(app, terminal_size=(100, 30))

@@ -37,3 +37,33 @@ def run_replay(log_dir: Path) -> None:
     from vlm_agent.tui.replay_app import ReplayApp
 
     ReplayApp(Path(log_dir)).run()
+
+
+def run_train_view(job, start_version: str, title: str, interrupted=lambda: False):
+    """Run `job` (a training loop given the view's hooks) in a worker thread under the training view.
+
+    Returns once the user quit and the update in progress was published (or the job finished and
+    the user quit); an error inside the job is raised again here. Returns the history shown.
+    """
+    from vlm_agent.tui.train_app import TrainApp
+    from vlm_agent.tui.train_control import TrainControl
+    from vlm_agent.tui.train_history import TrainHistory
+
+    app = TrainApp(TrainHistory(start_version=start_version), job, title=title, control=TrainControl(interrupted))
+    try:
+        app.run()
+    finally:
+        app.control.request_stop()
+        if app.worker is not None:
+            app.stopped.wait()
+    if app.error is not None:
+        raise app.error
+    return app.history
+
+
+def run_train_replay(root: Path) -> None:
+    """The training view of a finished (or running) checkpoint root, from its metrics.jsonl."""
+    from vlm_agent.tui.train_app import TrainApp
+    from vlm_agent.tui.train_history import read_metrics_history
+
+    TrainApp(read_metrics_history(Path(root)), title=f"replay {root}").run()

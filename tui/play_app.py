@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
@@ -14,6 +15,7 @@ from vlm_agent.agent.interface import Observation
 from vlm_agent.runtime.play import PlaySession
 from vlm_agent.runtime.records import StepRecord
 from vlm_agent.tui.answer_text import answer_text
+from vlm_agent.tui.episode_curve import EpisodeCurve
 from vlm_agent.tui.feed import Ended, Feed, Published, Tokens, Turn, TurnRow
 from vlm_agent.tui.human_panel import HumanPanel
 from vlm_agent.tui.play_control import DEFAULT_SPEED, PlayControl, drive
@@ -86,10 +88,11 @@ class PlayApp(App):
         return self.agent.kind == "human"
 
     def compose(self) -> ComposeResult:
-        yield from step_screen(HumanPanel(id="human"), StatsView(id="stats"))
+        yield from step_screen(HumanPanel(id="human"), Vertical(StatsView(id="stats"), EpisodeCurve(id="episode-curve"), id="below-facts"))
 
     def on_mount(self) -> None:
         self.query_one(HumanPanel).display = False
+        self.query_one(EpisodeCurve).display = False
         self.session.bus.subscribe(self._on_record)
         if hasattr(self.agent, "stream_callback"):
             self.agent.stream_callback = self._on_tokens
@@ -153,6 +156,8 @@ class PlayApp(App):
             view.episode_id, view.episode_return = record.episode_id, 0.0
         view.episode_return += record.reward
         view.record, view.turn, view.partial, view.awaiting_human = record, None, None, False
+        if record.done:
+            self.query_one(EpisodeCurve).add(view.episode_return, bool(record.success), record.policy_version)
 
     def _ask_human(self) -> None:
         """Point the person at an environment that waits for their action (the shown one first)."""
