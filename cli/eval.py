@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
@@ -25,13 +26,13 @@ class EvalOptions:
         "help": "Row title in docs/results.md (e.g. 'default-sft-v4, SFT + PPO'); default: the model's version."})
 
 
-@options_command("eval", EnvOptions, EvalOptions, LoopConfig, SamplingConfig,
-                 defaults={"episodes": 100, "num_envs": 8, "greedy": True}, flags={"greedy": "--greedy/--sampled"})
+@options_command("eval", EnvOptions, EvalOptions, LoopConfig, SamplingConfig, DeviceConfig,
+                 defaults={"episodes": 100, "num_envs": 8, "greedy": True}, flags={"greedy": "--greedy/--sampled"}, exclude=TRAINING_ONLY)
 def evaluate(options: Options) -> None:
     """Evaluate a model: success rate with its 95% interval, per task type, invalid actions, length."""
     from vlm_agent.runtime.agent_factory import make_agent, model_path
     from vlm_agent.core.atomic import write_json_atomic
-    from vlm_agent.cli.main import console, user_errors
+    from vlm_agent.cli.main import console, placement_of, user_errors
     from vlm_agent.runtime.play import PlaySession, run_headless
     from vlm_agent.cli.summary_view import print_summary
 
@@ -40,7 +41,7 @@ def evaluate(options: Options) -> None:
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
         sampling = options.build(SamplingConfig)
-        agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling)
+        agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling, placement=placement_of(options))
         short = env_id.split("/")[-1].split("-")[0].lower()
         session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)), "eval": True})
     summary = run_headless(session, console)

@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
@@ -39,7 +40,9 @@ def user_errors():
     try:
         from vlm_agent.agent.model_loading import ModelLoadError
 
-        known = known + (ModelLoadError,)
+        from vlm_agent.training.distributed import RankFailure
+
+        known = known + (ModelLoadError, RankFailure)
     except ImportError:
         pass
     try:
@@ -73,7 +76,7 @@ class PlayOptions:
 
 
 @app.command()
-@options_command("play", EnvOptions, PlayOptions, LoopConfig, SamplingConfig)
+@options_command("play", EnvOptions, PlayOptions, LoopConfig, SamplingConfig, DeviceConfig, exclude=TRAINING_ONLY)
 def play(options: Options) -> None:
     """Run an agent in live environments, logging every episode."""
     from vlm_agent.runtime.agent_factory import make_agent, model_path
@@ -87,7 +90,9 @@ def play(options: Options) -> None:
         where = options.build(EnvOptions)
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
-        the_agent = make_agent(options.agent, model=options.model, seed=options.seed, sampling=options.build(SamplingConfig))
+        placement = placement_of(options) if options.agent == "vlm" else None
+        the_agent = make_agent(options.agent, model=options.model, seed=options.seed, sampling=options.build(SamplingConfig),
+                               placement=placement)
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         # The model actually played (the shipped default when no --model): `finetune LOGS` starts from it.
         played = str(model_path(options.model)) if options.agent == "vlm" else None
@@ -105,6 +110,21 @@ def play(options: Options) -> None:
     print_summary(console, summary, f"{env_id} · {options.agent} agent")
     if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+def placement_of(options: Options):
+    """Where a command's model runs (--device, --dtype, --attn-implementation), resolved on this machine."""
+    from vlm_agent.agent.device import resolve
+
+    return resolve(options.build(DeviceConfig))
+
+
+def quiet_other_ranks() -> None:
+    """Under torchrun only rank 0 talks on stdout (errors still come from every rank)."""
+    from vlm_agent.training.distributed import ranks_from_env
+
+    if not ranks_from_env().is_main:
+        console.quiet = True
 
 
 @app.command()

@@ -5,6 +5,10 @@ here: opening the root (partial versions cleaned, a non-empty root refused witho
 policy (start model or newest version), AdamW and a cosine schedule, the trainer state restored on
 resume, publishing a version (policy + trainer state + metadata), one metrics.jsonl line per
 published version or evaluation, and Ctrl-C that finishes the step in flight and publishes it.
+
+Under torchrun every rank holds a TrainingRun (see training/distributed.py): all load the same
+weights and take the same optimizer steps on gradients averaged across ranks; only rank 0 writes
+(versions, metrics), and the others learn the new version's name from it.
 """
 from __future__ import annotations
 
@@ -17,7 +21,11 @@ from typing import Callable, Protocol
 
 import torch
 
+from vlm_agent.agent.device import resolve
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore, load_policy
+from vlm_agent.training import distributed
+from vlm_agent.training.distributed import Ranks
 from vlm_agent.training.lora import save_policy
 from vlm_agent.training.metrics_log import MetricsLog
 from vlm_agent.training.trainer_state import COUNTERS_FILE, load_trainer_state, save_trainer_state
@@ -56,13 +64,22 @@ def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: float) -> None:
-    """Backward, clip the gradient norm of the optimizer's parameters, step the optimizer and the schedule."""
+def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: float, ranks: Ranks = Ranks()) -> torch.Tensor:
+    """Backward, average the gradients over the ranks, clip their norm, step the optimizer and the schedule; returns the norm.
+
+    Under torchrun `loss` is this rank's share, scaled so that the average over ranks is the whole
+    batch's loss; a rank with no share passes a loss without a graph and contributes zeros.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_grad_norm)
+    if loss.requires_grad:
+        loss.backward()
+    distributed.average_gradients(ranks, params)
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
-    scheduler.step()
+    if scheduler is not None:
+        scheduler.step()
+    return grad_norm
 
 
 class StepConfig(Protocol):
@@ -84,10 +101,15 @@ class TrainingRun:
     weights are loaded and, if this trainer published it, its optimizer, schedule, RNG and counters.
     """
 
-    def __init__(self, out: Path, kind: str, config, resume: bool = False, run_options: dict | None = None, counter: str = "step"):
+    def __init__(self, out: Path, kind: str, config, resume: bool = False, run_options: dict | None = None, counter: str = "step",
+                 device: DeviceConfig | None = None, lora: bool = False):
         self.kind, self.config, self.run_options, self.counter = kind, config, run_options, counter
+        self.device = device or DeviceConfig()
+        self.placement = resolve(self.device, training=True, lora=lora)
+        self.ranks = distributed.start(self.placement.device, self.device.dist_timeout)
         self.store = CheckpointStore(out)
-        self.store.clean_partial()
+        if self.ranks.is_main:
+            self.store.clean_partial()
         self.latest = self.store.latest()
         if self.latest is not None and not resume:
             raise ValueError(f"{out}: already holds checkpoints (latest {self.latest.name}); pass --resume to continue them or choose a new --out")
@@ -108,12 +130,18 @@ class TrainingRun:
         if self.latest is None and start_model is None:
             raise ValueError("--model is needed to start a new checkpoint root")
         if self.latest is None and publish_start:
-            self.latest = self._publish_start(start_model)
-        self.policy = load_policy(self.latest.path if self.latest else start_model, **kwargs)
+            if self.ranks.is_main:
+                self.latest = self._publish_start(start_model)
+            distributed.barrier(self.ranks, "publishing the start version")
+            self.latest = self.store.latest()
+        self.policy = load_policy(self.latest.path if self.latest else start_model, placement=self.placement, **kwargs)
+        if self.device.gradient_checkpointing:
+            # Non-reentrant: works with frozen inputs (LoRA) without forcing input gradients.
+            self.policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return self.policy
 
     def _publish_start(self, start_model: Path) -> CheckpointRef:
-        start = load_policy(start_model)
+        start = load_policy(start_model, placement=self.placement)
         meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._run_meta()}
         return self.store.publish(start.save_pretrained, meta)
 
@@ -139,13 +167,18 @@ class TrainingRun:
             save_trainer_state(folder, self.optimizer, self.scheduler, self.counters)
 
         full_meta = {"kind": self.kind, self.counter: position, "metrics": metrics, "config": asdict(self.config), **(meta or {}), **self._run_meta()}
-        ref = self.store.publish(save, full_meta)
+        if self.ranks.distributed:
+            full_meta["world_size"] = self.ranks.world_size
+        name = self.store.publish(save, full_meta).name if self.ranks.is_main else None
+        ref = CheckpointRef(self.store.root, distributed.broadcast(self.ranks, name, "publishing a version"))
         self.policy.policy_version = ref.name
         self.log(position, {**metrics, "version": ref.name})
         return ref
 
     def log(self, position: int, metrics: dict) -> None:
-        """One line in <root>/metrics.jsonl (and TensorBoard), keyed by this run's counter."""
+        """One line in <root>/metrics.jsonl (and TensorBoard), keyed by this run's counter; rank 0's alone."""
+        if not self.ranks.is_main:
+            return
         if self._metrics_log is None:
             self._metrics_log = MetricsLog(self.store.root)
         self._metrics_log.log(position, metrics, counter=self.counter)
@@ -186,11 +219,11 @@ class TrainingRun:
         last = min(config.steps, getattr(config, "stop_at", None) or config.steps)
         try:
             with StopFlag() as stop:
-                while step < last and not stop.requested:
+                while step < last and not distributed.any_rank(self.ranks, stop.requested):
                     loss, own = loss_at(step)
-                    optimizer_step(loss, self.optimizer, self.scheduler, config.max_grad_norm)
+                    optimizer_step(loss, self.optimizer, self.scheduler, config.max_grad_norm, self.ranks)
                     step += 1
-                    metrics = {"step": step, "loss": loss.item(), **own, "lr": self.scheduler.get_last_lr()[0]}
+                    metrics = {"step": step, "loss": self._global_loss(loss), **own, "lr": self.scheduler.get_last_lr()[0]}
                     evaluated = evaluate is not None and (step % config.eval_every == 0 or step == config.steps)
                     if evaluated:
                         metrics.update(evaluate())
@@ -201,7 +234,14 @@ class TrainingRun:
                     elif evaluated and step < last and not stop.requested:  # else the publish below writes its line
                         self.log(step, metrics)
                 self.publish(metrics, {"step": step}, save_extra=save_extra)
+                interrupted = distributed.any_rank(self.ranks, stop.requested)
         finally:
             self.close()
-        metrics["interrupted"] = stop.requested
+        metrics["interrupted"] = interrupted
         return metrics
+
+    def _global_loss(self, loss: torch.Tensor) -> float:
+        """The whole batch's loss: one process's own, or the ranks' scaled shares averaged."""
+        if not self.ranks.distributed:
+            return loss.item()
+        return distributed.sum_over_ranks(self.ranks, [loss.item() / self.ranks.world_size], "loss")[0]

@@ -30,7 +30,8 @@ def load_trainer_state(folder: Path, optimizer, scheduler) -> dict:
     folder = Path(folder)
     if not (folder / STATE_FILE).exists():
         return {}
-    state = torch.load(folder / STATE_FILE, weights_only=False)
+    # On the CPU first: a state saved on a GPU resumes anywhere (the optimizer moves it to its parameters).
+    state = torch.load(folder / STATE_FILE, weights_only=False, map_location="cpu")
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
