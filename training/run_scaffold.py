@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 
 import torch
 
-from vlm_agent.agent.device import resolve
+from vlm_agent.agent.device import enable_activation_checkpointing, resolve
 from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore, load_policy
 from vlm_agent.training import distributed
@@ -136,8 +136,7 @@ class TrainingRun:
             self.latest = self.store.latest()
         self.policy = load_policy(self.latest.path if self.latest else start_model, placement=self.placement, **kwargs)
         if self.device.gradient_checkpointing:
-            # Non-reentrant: works with frozen inputs (LoRA) without forcing input gradients.
-            self.policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.policy.model)
         return self.policy
 
     def _publish_start(self, start_model: Path) -> CheckpointRef:
