@@ -77,7 +77,7 @@ NEEDS_TORCHVISION = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
 def _processor_failure(config: dict, error: Exception) -> str:
     kind = config.get("model_type")
     if kind in NEEDS_TORCHVISION and not _torchvision_imports():
-        return f"the {kind} processor's video processor needs torchvision, which does not import beside this torch"
+        return f"the {kind} processor's video processor needs torchvision, which is missing or does not import beside this torch"
     return _first_line(error)
 
 
