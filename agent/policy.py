@@ -98,10 +98,10 @@ class VLMPolicy:
         policy.placement = placement
         return policy
 
-    def save_pretrained(self, folder: Path) -> None:
-        """A folder plain transformers can load, with the value head beside the weights."""
+    def save_pretrained(self, folder: Path, state_dict: dict | None = None) -> None:
+        """A folder plain transformers can load, with the value head beside the weights (`state_dict`: gathered FSDP weights)."""
         folder = Path(folder)
-        self.model.save_pretrained(folder)
+        self.model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         self.value_head.save(folder)
 

@@ -151,7 +151,7 @@ def _short_name(env_id: str) -> str:
 
 @options_command("train", EnvOptions, TrainOptions, LoopConfig, SamplingConfig, PPOConfig, DeviceConfig,
                  defaults={"split": "train", "episodes": 16, "num_envs": 4}, flags={"episodes": "--episodes-per-update"},
-                 exclude={"greedy"})
+                 exclude={"greedy", "fsdp", "dist_timeout"})
 def train(options: Options) -> None:
     """Online PPO in one process: collect with the current policy, update, publish, repeat."""
     from vlm_agent.runtime.agent_factory import default_model_dir

@@ -20,7 +20,7 @@ class SupervisedOptions:
     held_out: float = field(default=0.05, metadata={"help": "Fraction of episodes held out.", "min": 0.0, "max": 0.5})
 
 
-@options_command("vision-pretrain", SupervisedOptions, VisionPretrainConfig, DeviceConfig)
+@options_command("vision-pretrain", SupervisedOptions, VisionPretrainConfig, DeviceConfig, exclude={"fsdp"})
 def vision_pretrain(options: Options) -> None:
     """Vision pretraining: image tokens alone learn to predict each frame's caption (its text state)."""
     from vlm_agent.cli.main import console, err_console, quiet_other_ranks, user_errors

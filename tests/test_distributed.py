@@ -81,7 +81,7 @@ def test_finetune_under_torchrun_makes_the_one_process_update_publishes_once_and
     assert two_store.latest().meta()["parent"] == "v000002" and two_store.latest().meta()["update"] == 2
 
 
-def test_sft_under_torchrun_makes_the_one_process_steps(setup, tmp_path):
+def test_sft_under_torchrun_ddp_and_fsdp_make_the_one_process_steps(setup, tmp_path):
     model, root = setup
     # Batches of 5 split 3 + 2; the loss is a mean over answer tokens, so each rank weighs its share by tokens.
     config = SFTConfig(steps=2, batch_size=5, warmup_steps=1, lr=1e-4)
@@ -89,11 +89,26 @@ def test_sft_under_torchrun_makes_the_one_process_steps(setup, tmp_path):
     args = ["sft", str(root / "expert"), "--model", str(model), "--steps", "2", "--batch-size", "5", "--warmup-steps", "1",
             "--held-out", "0", "--lr", "1e-4"]
     cli(args + ["--out", str(tmp_path / "two")], nproc=2)
-    one, two = CheckpointStore(tmp_path / "one"), CheckpointStore(tmp_path / "two")
-    assert [v.name for v in two.versions()] == ["v000001"]
-    assert max_weight_difference(one.latest().path, two.latest().path) < 1e-5
-    assert json.loads((tmp_path / "two" / "metrics.jsonl").read_text())["loss"] == pytest.approx(
-        json.loads((tmp_path / "one" / "metrics.jsonl").read_text())["loss"], abs=1e-6)
+    cli(args + ["--out", str(tmp_path / "fsdp"), "--fsdp"], nproc=2)  # FSDP2 shards work on gloo too: the same update
+    one = CheckpointStore(tmp_path / "one")
+    for name in ("two", "fsdp"):
+        other = CheckpointStore(tmp_path / name)
+        assert [v.name for v in other.versions()] == ["v000001"]
+        assert other.latest().meta()["fsdp"] == (name == "fsdp")
+        assert max_weight_difference(one.latest().path, other.latest().path) < 1e-5
+        assert json.loads((tmp_path / name / "metrics.jsonl").read_text())["loss"] == pytest.approx(
+            json.loads((tmp_path / "one" / "metrics.jsonl").read_text())["loss"], abs=1e-6)
+    assert load_policy(tmp_path / "fsdp").model.config.model_type == "idefics3"  # gathered weights load as a plain folder
+
+
+def test_fsdp_needs_torchrun_and_refuses_resume_and_lora(setup, tmp_path):
+    model, root = setup
+    from vlm_agent.agent.device_config import DeviceConfig
+
+    with pytest.raises(ValueError, match="torchrun"):
+        run_sft(load_sft_data([root / "expert"], 0.0), model, tmp_path / "a", SFTConfig(steps=1), device=DeviceConfig(fsdp=True))
+    with pytest.raises(ValueError, match="not with --resume"):
+        PPOTrainer(model, tmp_path / "b", PPOConfig(lora_r=4), device=DeviceConfig(fsdp=True))
 
 
 HANG = """

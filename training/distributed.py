@@ -169,8 +169,10 @@ def average_gradients(ranks: Ranks, params: Sequence[torch.Tensor], what: str = 
         offset += n
 
 
-def _is_sharded(param: torch.Tensor) -> bool:
-    return type(param.data).__name__ == "DTensor" or type(param).__name__ == "DTensor"
+def _is_sharded(tensor: torch.Tensor) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(tensor, DTensor)
 
 
 def sum_over_ranks(ranks: Ranks, values: Sequence[float], what: str) -> list[float]:
@@ -199,3 +201,56 @@ def max_over_ranks(ranks: Ranks, value: float, what: str) -> float:
 def any_rank(ranks: Ranks, flag: bool, what: str = "stop check") -> bool:
     """True on every rank when it is true on one (Ctrl-C reaches the ranks at different moments)."""
     return bool(max_over_ranks(ranks, float(flag), what)) if ranks.distributed else flag
+
+
+# --- FSDP (--fsdp): parameters, gradients and optimizer state sharded over the ranks -------------
+
+
+def shard_model(ranks: Ranks, model: torch.nn.Module) -> int:
+    """FSDP2 `fully_shard` on each of the model's repeated blocks (its `_no_split_modules`), then on the whole; returns blocks.
+
+    The value head stays replicated (a few MB) and is averaged like DDP's gradients.
+    """
+    if not ranks.distributed:
+        raise ValueError("--fsdp shards over the ranks of a torchrun launch; start it with torchrun --nproc-per-node N")
+    from torch.distributed.fsdp import fully_shard
+
+    blocks = set(getattr(model, "_no_split_modules", None) or ())
+    inner = [m for m in model.modules() if type(m).__name__ in blocks]
+    for module in inner:
+        fully_shard(module)
+    fully_shard(model)
+    return len(inner)
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    return any(_is_sharded(p) for p in model.parameters())
+
+
+def clip_gradients(ranks: Ranks, params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """torch's clip_grad_norm_, also over a mix of sharded (FSDP) and replicated gradients: the norm of the whole gradient."""
+    grads = [p.grad for p in params if p.grad is not None]
+    sharded = [g for g in grads if _is_sharded(g)]
+    if not sharded:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    import torch.distributed as dist
+
+    local = torch.stack([g.to_local().float().pow(2).sum() for g in sharded]).sum()
+    with collective(ranks, "gradient norm"):
+        dist.all_reduce(local)
+    replicated = [g for g in grads if not _is_sharded(g)]
+    total = (local + sum((g.float().pow(2).sum() for g in replicated), torch.zeros((), device=local.device))).sqrt()
+    coef = float(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    for g in grads:
+        g.mul_(coef)
+    return total
+
+
+def full_state_dict(ranks: Ranks, model: torch.nn.Module) -> dict | None:
+    """The unsharded weights of an FSDP model, gathered on the CPU (every rank must call it); None for a plain model."""
+    if not is_sharded(model):
+        return None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    with collective(ranks, "gathering the weights"):
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))

@@ -79,6 +79,7 @@ class PPOTrainer:
                 load_lora(self.policy, base, self.run.latest.path / ADAPTER_DIR)
             else:
                 add_lora(self.policy, config.lora_r, config.lora_alpha)
+        self.run.shard()
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         floor = config.lr_min / config.lr if config.lr > 0 else 0.0
         # Cosine-annealed to lr_min over total_updates updates (stepped once per update), then flat.

@@ -71,27 +71,27 @@ def ppo_update(
             mb_inds = b_inds[start : start + config.minibatch_size]
             my_inds = mb_inds[ranks.rank :: ranks.world_size]  # this rank's share: all of it in one process
             share = len(my_inds) / len(mb_inds)
-            loss, losses = torch.zeros((), device=device), None
-            if len(my_inds):
-                mb = [samples[i] for i in my_inds.tolist()]
-                with autocast(policy, config.precision):
-                    evaluation = policy.evaluate([s.frame for s in mb], [s.prompt for s in mb], [s.response_ids for s in mb],
-                                                 [s.legal_actions for s in mb])
-                width = evaluation.token_logprobs.shape[1]
-                cot_mask = padded([s.cot_mask for s in mb], width).to(device)
-                action_mask = padded([s.action_mask for s in mb], width).to(device)
-                newlogp = step_logprob(evaluation.token_logprobs, cot_mask, action_mask, thought_coef[my_inds])
-                token_entropy = evaluation.entropy.sum(-1) / evaluation.response_mask.sum(-1).clamp(min=1)
-                newvalue = evaluation.values.float()
-                losses = ppo_losses(
-                    newlogp, b_logp_old[my_inds], b_A[my_inds], newvalue, b_V[my_inds], b_R[my_inds], token_entropy,
-                    clip_coef=config.clip_coef, value_clip_coef=config.clip_coef if config.clip_vloss else None,
-                )
-                loss = losses.policy_loss - config.ent_coef * losses.entropy
-                if use_critic:
-                    loss = loss + config.vf_coef * losses.value_loss
-                if ranks.distributed:  # the ranks' average of the scaled shares is the minibatch's mean
-                    loss = loss * (share * ranks.world_size)
+            if not len(my_inds):  # no share: still run the forward pass (FSDP gathers weights in it), weighted 0
+                my_inds = mb_inds[:1]
+            mb = [samples[i] for i in my_inds.tolist()]
+            with autocast(policy, config.precision):
+                evaluation = policy.evaluate([s.frame for s in mb], [s.prompt for s in mb], [s.response_ids for s in mb],
+                                             [s.legal_actions for s in mb])
+            width = evaluation.token_logprobs.shape[1]
+            cot_mask = padded([s.cot_mask for s in mb], width).to(device)
+            action_mask = padded([s.action_mask for s in mb], width).to(device)
+            newlogp = step_logprob(evaluation.token_logprobs, cot_mask, action_mask, thought_coef[my_inds])
+            token_entropy = evaluation.entropy.sum(-1) / evaluation.response_mask.sum(-1).clamp(min=1)
+            newvalue = evaluation.values.float()
+            losses = ppo_losses(
+                newlogp, b_logp_old[my_inds], b_A[my_inds], newvalue, b_V[my_inds], b_R[my_inds], token_entropy,
+                clip_coef=config.clip_coef, value_clip_coef=config.clip_coef if config.clip_vloss else None,
+            )
+            loss = losses.policy_loss - config.ent_coef * losses.entropy
+            if use_critic:
+                loss = loss + config.vf_coef * losses.value_loss
+            if ranks.distributed:  # the ranks' average of the scaled shares is the minibatch's mean
+                loss = loss * (share * ranks.world_size)
             if teacher and config.bc_coef > 0:
                 picks = torch.randint(len(teacher), (config.minibatch_size,), generator=generator).tolist()
                 with autocast(policy, config.precision):
@@ -102,11 +102,11 @@ def ppo_update(
             grad_norm = optimizer_step(loss, optimizer, None, config.max_grad_norm, ranks)
             optimizer_steps += 1
 
-            values = [getattr(losses, name).item() * share if losses is not None else 0.0 for name in logged]
+            values = [getattr(losses, name).item() * share for name in logged]
             values = distributed.sum_over_ranks(ranks, values, "minibatch diagnostics") if ranks.distributed else values
             if not first:  # before any update the ratio must be 1: a check that re-scoring matches acting
-                ratio_error = float((losses.ratio.detach() - 1).abs().max()) if losses is not None else 0.0
-                unclipped = losses.unclipped_policy_loss.item() * share if losses is not None else 0.0
+                ratio_error = float((losses.ratio.detach() - 1).abs().max())
+                unclipped = losses.unclipped_policy_loss.item() * share
                 first = {"max_abs_ratio_minus_1": distributed.max_over_ranks(ranks, ratio_error, "ratio check"),
                          "policy_loss": values[0],
                          "unclipped_policy_loss": distributed.sum_over_ranks(ranks, [unclipped], "ratio check")[0]}

@@ -75,7 +75,7 @@ def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: floa
     if loss.requires_grad:
         loss.backward()
     distributed.average_gradients(ranks, params)
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    grad_norm = distributed.clip_gradients(ranks, params, max_grad_norm)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
@@ -111,6 +111,9 @@ class TrainingRun:
         if self.ranks.is_main:
             self.store.clean_partial()
         self.latest = self.store.latest()
+        if self.device.fsdp and (resume or lora):
+            raise ValueError("--fsdp runs start fresh and train all weights: not with --resume (their optimizer state is sharded) "
+                             "nor with --lora-r (a LoRA base fits replicated); start a new root from the published version")
         if self.latest is not None and not resume:
             raise ValueError(f"{out}: already holds checkpoints (latest {self.latest.name}); pass --resume to continue them or choose a new --out")
         self.policy = None
@@ -139,6 +142,11 @@ class TrainingRun:
             enable_activation_checkpointing(self.policy.model)
         return self.policy
 
+    def shard(self) -> None:
+        """With --fsdp, shard the policy's model over the ranks: after LoRA and freezing, before the optimizer."""
+        if self.device.fsdp:
+            distributed.shard_model(self.ranks, self.policy.model)
+
     def _publish_start(self, start_model: Path) -> CheckpointRef:
         start = load_policy(start_model, placement=self.placement)
         meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._run_meta()}
@@ -158,16 +166,18 @@ class TrainingRun:
         """
         self.counters = {**counters, "kind": self.kind}
         position = self.counters[self.counter]
+        weights = distributed.full_state_dict(self.ranks, self.policy.model)  # FSDP: every rank gathers, rank 0 saves
 
         def save(folder: Path) -> None:
-            save_policy(self.policy, folder)
+            save_policy(self.policy, folder, weights)
             if save_extra is not None:
                 save_extra(folder)
-            save_trainer_state(folder, self.optimizer, self.scheduler, self.counters)
+            # A sharded optimizer state is not saved (--fsdp does not resume); the weights load anywhere.
+            save_trainer_state(folder, None if weights is not None else self.optimizer, self.scheduler, self.counters)
 
         full_meta = {"kind": self.kind, self.counter: position, "metrics": metrics, "config": asdict(self.config), **(meta or {}), **self._run_meta()}
         if self.ranks.distributed:
-            full_meta["world_size"] = self.ranks.world_size
+            full_meta.update(world_size=self.ranks.world_size, fsdp=weights is not None)
         name = self.store.publish(save, full_meta).name if self.ranks.is_main else None
         ref = CheckpointRef(self.store.root, distributed.broadcast(self.ranks, name, "publishing a version"))
         self.policy.policy_version = ref.name

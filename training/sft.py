@@ -40,12 +40,12 @@ def shared_answer_loss(policy: VLMPolicy, batch: Sequence[SFTExample], ranks: Ra
     if not ranks.distributed:
         return answer_loss(policy, batch)
     mine = ranks.share(batch)
-    if not mine:
-        return torch.zeros((), device=policy.device)
+    weight = ranks.world_size if mine else 0.0  # no share: still run the forward pass (FSDP gathers weights in it)
+    mine = mine or list(batch[:1])
     tokens = sum(len(answer_ids(policy, e.answer)) for e in batch)
     evaluation = policy.evaluate([decode_png(e.frame_png) for e in mine], [e.prompt for e in mine],
                                  [answer_ids(policy, e.answer) for e in mine])
-    return -evaluation.token_logprobs.sum() / tokens * ranks.world_size
+    return -evaluation.token_logprobs.sum() / tokens * weight
 
 
 def epoch_batches(examples: list[SFTExample], batch_size: int, seed: int) -> list[list[int]]:
@@ -125,6 +125,7 @@ def run_sft(
     if config.freeze_vision:
         for p in image_path_parameters(policy, decode_png(data.train[0].frame_png)):
             p.requires_grad_(False)
+    run.shard()
     step = run.build_step_optimizer([p for p in policy.parameters() if p.requires_grad])
     torch.manual_seed(config.seed + step)  # after the restored RNG: the seed alone decides what follows the resume point
 

@@ -16,7 +16,7 @@ def save_trainer_state(folder: Path, optimizer, scheduler, counters: dict) -> No
     folder = Path(folder)
     torch.save(
         {
-            "optimizer": optimizer.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,  # None: sharded (FSDP), not saved
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         },
@@ -32,7 +32,8 @@ def load_trainer_state(folder: Path, optimizer, scheduler) -> dict:
         return {}
     # On the CPU first: a state saved on a GPU resumes anywhere (the optimizer moves it to its parameters).
     state = torch.load(folder / STATE_FILE, weights_only=False, map_location="cpu")
-    optimizer.load_state_dict(state["optimizer"])
+    if state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"]["torch"])
