@@ -2,7 +2,7 @@
 
 Both runs go through `torch.distributed.run` on the same logs, model and settings; only the process
 count differs. The machine's cores are shared fairly: one process gets all of them as threads,
-two processes one share each. Timed: one PPO update (every rank between two barriers), not the
+two processes one share each (and, as a control, one process with one share). Timed: one PPO update (every rank between two barriers), not the
 start-up or the publish.
 
     python benchmarks/ddp.py [--model DIR] [--episodes 8] [--minibatch-size 8]
@@ -41,16 +41,14 @@ def worker(args) -> None:
                                                  "first_ratio_error": metrics["first_minibatch"]["max_abs_ratio_minus_1"]}))
 
 
-def timed(nproc: int, model: Path, logs: Path, work: Path, minibatch_size: int) -> dict:
-    cores = len(os.sched_getaffinity(0))
-    result = work / f"result-{nproc}.json"
+def timed(nproc: int, model: Path, logs: Path, work: Path, minibatch_size: int, threads: int) -> dict:
+    result = work / f"result-{nproc}x{threads}.json"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), __file__, "--worker",
-               "--model", str(model), "--episode-dir", str(logs), "--root", str(work / f"out-{nproc}"), "--result-file", str(result),
+               "--model", str(model), "--episode-dir", str(logs), "--root", str(work / f"out-{nproc}x{threads}"), "--result-file", str(result),
                "--minibatch-size", str(minibatch_size)]
-    threads = str(max(1, cores // nproc))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "VLM_AGENT_THREADS": threads}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "VLM_AGENT_THREADS": str(threads)}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    return {**json.loads(result.read_text()), "threads_per_process": int(threads)}
+    return {**json.loads(result.read_text()), "threads_per_process": threads}
 
 
 def main() -> None:
@@ -73,13 +71,17 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "vlm_agent.cli.main", "play", "numberline", "--model", str(model), "--episodes",
                     str(args.episodes), "--num-envs", str(min(8, args.episodes)), "--headless", "--temperature", "1.0",
                     "--log-dir", str(work / "logs")], check=True, stdout=subprocess.DEVNULL)
-    one = timed(1, model, work / "logs", work, args.minibatch_size)
-    two = timed(2, model, work / "logs", work, args.minibatch_size)
-    for run in (one, two):
+    cores = len(os.sched_getaffinity(0))
+    one = timed(1, model, work / "logs", work, args.minibatch_size, cores)
+    two = timed(2, model, work / "logs", work, args.minibatch_size, max(1, cores // 2))
+    # The control: one process with one rank's threads, to tell DDP's gain from the threads' loss.
+    alone = timed(1, model, work / "logs", work, args.minibatch_size, max(1, cores // 2))
+    for run in (one, two, alone):
         print(f"{run['world_size']} process(es) x {run['threads_per_process']} thread(s): {run['samples']} samples in "
               f"{run['seconds']:.1f} s = {run['samples'] / run['seconds']:.2f} samples/s (first ratio off by {run['first_ratio_error']:.1e})")
     ratio = (two["samples"] / two["seconds"]) / (one["samples"] / one["seconds"])
-    print(f"2 DDP processes / 1 process: {ratio:.2f}x on {len(os.sched_getaffinity(0))} cores")
+    print(f"2 DDP processes / 1 process: {ratio:.2f}x on {cores} cores "
+          f"(1 process with {alone['threads_per_process']} thread(s): {(alone['samples'] / alone['seconds']) / (one['samples'] / one['seconds']):.2f}x)")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from test_finetune import write_logs
-from tiny_models import build_tiny
+from test_finetune import model_dir, sampled_logs  # noqa: F401  (fixtures: the tiny model and its own sampled episodes)
 from vlm_agent.agent.device import Placement, enable_activation_checkpointing, is_activation_checkpointing, resolve
 from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.cli.main import app
@@ -17,18 +16,6 @@ from vlm_agent.training.ppo_config import PPOConfig
 
 runner = CliRunner()
 DEVICE_OPTIONS = {"device", "dtype", "attn_implementation"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_tiny("idefics3", tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def sampled_logs(model_dir, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("logs")
-    write_logs(load_policy(model_dir, temperature=1.0, max_new_tokens=8, seed=3), logs / "sampled", str(model_dir), episodes=4)
-    return logs
 
 
 def command_options(name: str) -> set[str]:

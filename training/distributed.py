@@ -66,7 +66,10 @@ def start(device: torch.device, timeout_s: float = TIMEOUT_S) -> Ranks:
 
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        options = {"device_id": device} if device.type == "cuda" else {}
+        options = {}
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # object collectives (the version's name) use the current device
+            options["device_id"] = device
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), **options)
         _state.update(timeout=timeout_s, seq=0)
     return ranks
@@ -167,6 +170,29 @@ def average_gradients(ranks: Ranks, params: Sequence[torch.Tensor], what: str = 
         n = p.numel()
         p.grad = flat[offset : offset + n].view_as(p).to(p.dtype)
         offset += n
+
+
+def broadcast_parameters(ranks: Ranks, params: Sequence[torch.Tensor], what: str = "synchronising the weights") -> None:
+    """Rank 0's values of replicated `params` on every rank, as DDP does at construction.
+
+    The ranks load the same files and seed alike, so this normally changes nothing; it guards
+    against whatever a GPU's non-deterministic kernels made differ (LoRA init, value warm-up).
+    """
+    if not ranks.distributed:
+        return
+    import torch.distributed as dist
+
+    params = [p for p in params if not _is_sharded(p)]
+    if not params:
+        return
+    with torch.no_grad():
+        flat = torch.cat([p.detach().reshape(-1).float() for p in params])
+        with collective(ranks, what):
+            dist.broadcast(flat, src=0)
+        offset = 0
+        for p in params:
+            p.copy_(flat[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
 
 
 def _is_sharded(tensor: torch.Tensor) -> bool:

@@ -114,6 +114,7 @@ class PPOTrainer:
         warmup = {}
         if config.advantage == "gae" and config.value_warmup_epochs and not self.counters.get("value_warmed_up"):
             episodes, warmup = warm_up_value_head(self.policy, list(episodes), config.gamma, config.value_warmup_epochs, seed=config.seed)
+            distributed.broadcast_parameters(self.run.ranks, list(self.policy.value_head.parameters()))  # each rank fitted its own
             self.counters["value_warmed_up"] = True  # once per checkpoint root: later updates train the head with PPO
         samples, report = build_ppo_samples(
             episodes, config.gamma, config.gae_lambda, self.version, config.max_version_lag, Lineage(self.store.root)

@@ -12,6 +12,7 @@ weights and take the same optimizer steps on gradients averaged across ranks; on
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -148,12 +149,14 @@ class TrainingRun:
             distributed.shard_model(self.ranks, self.policy.model)
 
     def _publish_start(self, start_model: Path) -> CheckpointRef:
-        start = load_policy(start_model, placement=self.placement)
+        # A copy of the start model, in the dtype training uses, read on the CPU: no second copy on the GPU.
+        start = load_policy(start_model, placement=dataclasses.replace(self.placement, device=torch.device("cpu")))
         meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._run_meta()}
         return self.store.publish(start.save_pretrained, meta)
 
     def build_optimizer(self, params: list, lr: float, factor: Callable[[int], float], **adamw) -> dict:
         """AdamW over `params` with lr scaled by `factor(step)`; restores the trainer state this trainer saved. Returns the counters."""
+        distributed.broadcast_parameters(self.ranks, params)
         self.optimizer = torch.optim.AdamW(params, lr=lr, **adamw)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.counters = load_trainer_state(self.latest.path, self.optimizer, self.scheduler) if self.saved_counters() else {}
