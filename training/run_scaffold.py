@@ -69,7 +69,7 @@ def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: floa
     """Backward, average the gradients over the ranks, clip their norm, step the optimizer and the schedule; returns the norm.
 
     Under torchrun `loss` is this rank's share, scaled so that the average over ranks is the whole
-    batch's loss; a rank with no share passes a loss without a graph and contributes zeros.
+    batch's loss (a rank with no share weighs its forward pass by 0); a loss without a graph adds zeros.
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     optimizer.zero_grad(set_to_none=True)
