@@ -40,17 +40,23 @@ def user_errors():
     try:
         from vlm_agent.agent.model_loading import ModelLoadError
 
-        from vlm_agent.training.distributed import RankFailure
-
-        known = known + (ModelLoadError, RankFailure)
+        known = known + (ModelLoadError,)
     except ImportError:
         pass
     try:
         yield
-    except known as error:
+    except Exception as error:
+        if not isinstance(error, known + _rank_failure()):
+            raise
         message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
         err_console.print(f"[bold red]error:[/] {message.splitlines()[0] if message else type(error).__name__}")
         raise typer.Exit(2) from None
+
+
+def _rank_failure() -> tuple[type[BaseException], ...]:
+    """torchrun's timeout error, if a run loaded the module that raises it (importing it costs torch's start-up)."""
+    distributed = sys.modules.get("vlm_agent.training.distributed")
+    return (distributed.RankFailure,) if distributed is not None else ()
 
 
 @app.command()
