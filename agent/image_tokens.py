@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def image_tokens(policy: VLMPolicy, frames: Sequence) -> torch.Tensor:
     """The image tokens the language model would see, one row per frame: (batch, tokens * hidden)."""
-    inputs = prompt_inputs(policy.processor, frames, [""] * len(frames))
+    inputs = policy.placed(prompt_inputs(policy.processor, frames, [""] * len(frames)))
     extras = {k: inputs[k] for k in ("pixel_attention_mask", "image_sizes") if k in inputs}
     features = policy.model.get_image_features(pixel_values=inputs["pixel_values"], **extras)
     if hasattr(features, "pooler_output"):  # newer transformers return a model output

@@ -22,8 +22,19 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_vlm(folder: Path, dtype=None):
-    """(model, processor) from a `save_pretrained` folder; ModelLoadError with one line otherwise."""
+def attention_kwargs(model_type: str | None, attn_implementation: str = "auto") -> dict:
+    """`from_pretrained`'s attention argument: the one asked for, else eager where SDPA would break the ratio-1 check."""
+    if attn_implementation != "auto":
+        return {"attn_implementation": attn_implementation}
+    return {"attn_implementation": "eager"} if model_type in EAGER_ATTENTION else {}
+
+
+def load_vlm(folder: Path, dtype=None, device=None, attn_implementation: str = "auto"):
+    """(model, processor) from a `save_pretrained` folder; ModelLoadError with one line otherwise.
+
+    `device` (a torch device; default the CPU) is where the weights are loaded, straight onto a GPU
+    without a CPU copy; `dtype` defaults to fp32.
+    """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -38,8 +49,9 @@ def load_vlm(folder: Path, dtype=None):
     except (OSError, json.JSONDecodeError) as error:
         raise ModelLoadError(f"{folder / 'config.json'}: unreadable ({error})") from None
     try:
-        attention = {"attn_implementation": "eager"} if config.get("model_type") in EAGER_ATTENTION else {}
-        model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype or torch.float32, **attention)
+        attention = attention_kwargs(config.get("model_type"), attn_implementation)
+        placed = {"device_map": {"": str(device)}} if device is not None and torch.device(device).type != "cpu" else {}
+        model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype or torch.float32, **attention, **placed)
     except ValueError as error:
         if "Unrecognized configuration" in str(error) or "image-text-to-text" in str(error).lower():
             kind = config.get("model_type", "unknown")
@@ -50,11 +62,31 @@ def load_vlm(folder: Path, dtype=None):
     try:
         processor = AutoProcessor.from_pretrained(folder)
     except Exception as error:
-        raise ModelLoadError(f"{folder}: cannot load the processor ({_first_line(error)})") from None
+        raise ModelLoadError(f"{folder}: cannot load the processor ({_processor_failure(config, error)})") from None
     if not hasattr(processor, "image_processor") or not hasattr(processor, "tokenizer"):
         raise ModelLoadError(f"{folder}: the processor has no image processor and tokenizer")
     model.eval()
     return model, processor
+
+
+# Processors that build a video processor, which in transformers 5 requires torchvision; without it
+# they fail deep inside transformers with an unrelated-looking AttributeError (VIDEO_PROCESSOR_MAPPING).
+NEEDS_TORCHVISION = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
+
+
+def _processor_failure(config: dict, error: Exception) -> str:
+    kind = config.get("model_type")
+    if kind in NEEDS_TORCHVISION and not _torchvision_imports():
+        return f"the {kind} processor's video processor needs torchvision, which is missing or does not import beside this torch"
+    return _first_line(error)
+
+
+def _torchvision_imports() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # not installed, or a wheel built for another torch (fails at import)
+        return False
+    return True
 
 
 def _first_line(error: Exception) -> str:

@@ -11,6 +11,7 @@ import torch
 
 from transformers import LogitsProcessorList
 
+from vlm_agent.agent.device import Placement
 from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, constrained_logprobs
 from vlm_agent.agent.interface import Decision, Observation
 from vlm_agent.agent.keyed_sampling import KeyedGumbelSampler
@@ -77,26 +78,43 @@ class VLMPolicy:
         self._token_strings = None
         self.stream_callback: Callable[[list[str]], None] | None = None
         self._generator_seed = seed
+        self.placement = Placement()  # from_pretrained sets the one it loaded with (reloads keep it)
         torch.manual_seed(seed)
 
     @classmethod
-    def from_pretrained(cls, folder: Path, **kwargs) -> "VLMPolicy":
+    def from_pretrained(cls, folder: Path, placement: Placement | None = None, **kwargs) -> "VLMPolicy":
         """Load a model folder with its value head; the policy version and model root default to the folder.
 
-        A checkpoint root (versions under LATEST) is the runtime's: runtime.checkpoints.load_policy.
+        `placement` (agent.device.resolve) says where and in what dtype; default the CPU in fp32.
+        The value head stays fp32 on the same device. A checkpoint root (versions under LATEST) is
+        the runtime's: runtime.checkpoints.load_policy.
         """
         configure_torch_threads()
-        model, processor = load_vlm(Path(folder))
+        placement = placement or Placement()
+        model, processor = load_vlm(Path(folder), placement.dtype, placement.device, placement.attn_implementation)
         head, _ = ValueHead.load_or_new(Path(folder), hidden_size(model))
         kwargs.setdefault("model_root", str(Path(folder).resolve()))
-        return cls(model, processor, head, policy_version=kwargs.pop("policy_version", Path(folder).name), **kwargs)
+        policy = cls(model, processor, head.to(placement.device), policy_version=kwargs.pop("policy_version", Path(folder).name), **kwargs)
+        policy.placement = placement
+        return policy
 
-    def save_pretrained(self, folder: Path) -> None:
-        """A folder plain transformers can load, with the value head beside the weights."""
+    def save_pretrained(self, folder: Path, state_dict: dict | None = None) -> None:
+        """A folder plain transformers can load, with the value head beside the weights (`state_dict`: gathered FSDP weights)."""
         folder = Path(folder)
-        self.model.save_pretrained(folder)
+        self.model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         self.value_head.save(folder)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def placed(self, inputs: dict) -> dict:
+        """Model inputs moved to the model's device, floating ones (pixels) cast to its dtype; untouched on the CPU in fp32."""
+        device, dtype = self.device, self.model.dtype
+        if device.type == "cpu" and dtype == torch.float32:
+            return inputs
+        return {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) if torch.is_tensor(v) else v for k, v in inputs.items()}
 
     @property
     def token_strings(self) -> TokenStrings:
@@ -167,7 +185,7 @@ class VLMPolicy:
         Sampling draws each row's noise from its `sample_keys` entry (see keyed_sampling; empty or
         absent: torch's global generator).
         """
-        inputs = prompt_inputs(self.processor, frames, prompts)
+        inputs = self.placed(prompt_inputs(self.processor, frames, prompts))
         prompt_len = inputs["input_ids"].shape[1]
         greedy = self.sampling["greedy"] or self.sampling["temperature"] == 0
         # Sampling runs as greedy decoding of Gumbel-perturbed logits, so each row owns its noise.
@@ -210,7 +228,7 @@ class VLMPolicy:
     @torch.no_grad()
     def prompt_features(self, frames: Sequence[np.ndarray], prompts: Sequence[str]) -> torch.Tensor:
         """What the value head reads: the last layer's hidden state at the last prompt token."""
-        inputs = prompt_inputs(self.processor, frames, prompts)
+        inputs = self.placed(prompt_inputs(self.processor, frames, prompts))
         out = self.model(**inputs, output_hidden_states=True, logits_to_keep=1)
         return out.hidden_states[-1][:, -1, :]  # left padding: the last position is the prompt's end
 
@@ -228,6 +246,9 @@ class VLMPolicy:
         inputs = prompt_inputs(self.processor, frames, prompts)
         prompt_len = inputs["input_ids"].shape[1]
         full, response_mask = with_responses(inputs, responses, self.pad_id)
+        if computes_own_positions(self.model):
+            del full["position_ids"]  # multimodal RoPE (Qwen2-VL): 1-D positions would move the image's tokens
+        full, response_mask = self.placed(full), response_mask.to(self.device)
         width = response_mask.shape[1]
         out = self.model(**full, output_hidden_states=True, logits_to_keep=width + 1)
         logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
@@ -257,6 +278,14 @@ class VLMPolicy:
     def parameters(self):
         yield from self.model.parameters()
         yield from self.value_head.parameters()
+
+
+def computes_own_positions(model) -> bool:
+    """Models with multimodal RoPE (Qwen2-VL family) derive 3-D positions from the attention mask and image grid themselves."""
+    config = model.config
+    text = getattr(config, "text_config", None) or config
+    rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None) or {}
+    return "mrope_section" in rope
 
 
 def hidden_size(model) -> int:

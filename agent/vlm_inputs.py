@@ -41,5 +41,8 @@ def with_responses(inputs: dict, responses: Sequence[Sequence[int]], pad_id: int
     full = dict(inputs)
     full["input_ids"] = torch.cat([inputs["input_ids"], ids], dim=1)
     full["attention_mask"] = torch.cat([inputs["attention_mask"], mask], dim=1)
+    for key, value in inputs.items():  # other per-token rows (Qwen2-VL's mm_token_type_ids): answer tokens are text, 0
+        if key not in ("input_ids", "attention_mask") and torch.is_tensor(value) and value.shape == inputs["input_ids"].shape:
+            full[key] = torch.cat([value, torch.zeros((len(responses), width), dtype=value.dtype)], dim=1)
     full["position_ids"] = (full["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     return full, mask.bool()

@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
@@ -42,13 +43,13 @@ class EvalOptions:
             raise ValueError(f"unknown protocol {self.protocol!r}; use one of {', '.join(PROTOCOLS)}")
 
 
-@options_command("eval", EnvOptions, EvalOptions, LoopConfig, SamplingConfig,
-                 defaults={"episodes": 100, "num_envs": 8, "greedy": True}, flags={"greedy": "--greedy/--sampled"})
+@options_command("eval", EnvOptions, EvalOptions, LoopConfig, SamplingConfig, DeviceConfig,
+                 defaults={"episodes": 100, "num_envs": 8, "greedy": True}, flags={"greedy": "--greedy/--sampled"}, exclude=TRAINING_ONLY)
 def evaluate(options: Options) -> None:
     """Evaluate a model: success rate with its 95% interval, per task type, invalid actions, length."""
     from vlm_agent.runtime.agent_factory import make_agent, model_path
     from vlm_agent.core.atomic import write_json_atomic
-    from vlm_agent.cli.main import console, user_errors
+    from vlm_agent.cli.main import console, placement_of, user_errors
     from vlm_agent.runtime.play import PlaySession, run_headless
     from vlm_agent.cli.summary_view import print_summary
 
@@ -62,7 +63,7 @@ def evaluate(options: Options) -> None:
     protocols: dict[str, dict] = {}
     for name, sampling in passes:
         with user_errors():
-            agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling)
+            agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling, placement=placement_of(options))
             session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)), "eval": True})
         summary = run_headless(session, console)
         summary["show_tasks"] = env_id.endswith("ALFWorld-v0")

@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
@@ -44,10 +45,18 @@ def user_errors():
         pass
     try:
         yield
-    except known as error:
+    except Exception as error:
+        if not isinstance(error, known + _rank_failure()):
+            raise
         message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
         err_console.print(f"[bold red]error:[/] {message.splitlines()[0] if message else type(error).__name__}")
         raise typer.Exit(2) from None
+
+
+def _rank_failure() -> tuple[type[BaseException], ...]:
+    """torchrun's timeout error, if a run loaded the module that raises it (importing it costs torch's start-up)."""
+    distributed = sys.modules.get("vlm_agent.training.distributed")
+    return (distributed.RankFailure,) if distributed is not None else ()
 
 
 @app.command()
@@ -76,7 +85,7 @@ class PlayOptions:
 
 
 @app.command()
-@options_command("play", EnvOptions, PlayOptions, LoopConfig, SamplingConfig)
+@options_command("play", EnvOptions, PlayOptions, LoopConfig, SamplingConfig, DeviceConfig, exclude=TRAINING_ONLY)
 def play(options: Options) -> None:
     """Run an agent in live environments, logging every episode."""
     from vlm_agent.runtime.agent_factory import make_agent, model_path
@@ -90,7 +99,9 @@ def play(options: Options) -> None:
         where = options.build(EnvOptions)
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
-        the_agent = make_agent(options.agent, model=options.model, seed=options.seed, sampling=options.build(SamplingConfig))
+        placement = placement_of(options) if options.agent == "vlm" else None
+        the_agent = make_agent(options.agent, model=options.model, seed=options.seed, sampling=options.build(SamplingConfig),
+                               placement=placement)
         env_name = env_id.split("/")[-1].split("-")[0].lower()
         # The model actually played (the shipped default when no --model): `finetune LOGS` starts from it.
         played = str(model_path(options.model)) if options.agent == "vlm" else None
@@ -111,6 +122,21 @@ def play(options: Options) -> None:
     print_summary(console, summary, f"{env_id} · {options.agent} agent")
     if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+def placement_of(options: Options):
+    """Where a command's model runs (--device, --dtype, --attn-implementation), resolved on this machine."""
+    from vlm_agent.agent.device import resolve
+
+    return resolve(options.build(DeviceConfig))
+
+
+def quiet_other_ranks() -> None:
+    """Under torchrun only rank 0 talks on stdout (errors still come from every rank)."""
+    from vlm_agent.training.distributed import ranks_from_env
+
+    if not ranks_from_env().is_main:
+        console.quiet = True
 
 
 @app.command()

@@ -7,6 +7,7 @@ from typing import List
 
 import typer
 
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.cli.options import Options, options_command
 from vlm_agent.cli.vision import SupervisedOptions
 from vlm_agent.training.sft_config import SFTConfig
@@ -135,14 +136,15 @@ class SFTOptions(SupervisedOptions):
         "help": "Also learn to describe each frame by its text state (teaches a new vision tower to read)."})
 
 
-@options_command("sft", SFTOptions, SFTConfig)
+@options_command("sft", SFTOptions, SFTConfig, DeviceConfig)
 def sft(options: Options) -> None:
     """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
-    from vlm_agent.cli.main import console, err_console, user_errors
+    from vlm_agent.cli.main import console, err_console, quiet_other_ranks, user_errors
     from vlm_agent.cli.progress import published_line, train_with_progress
     from vlm_agent.training.sft import run_sft
     from vlm_agent.training.sft_data import load_sft_data
 
+    quiet_other_ranks()
     with user_errors():
         data = load_sft_data(options.logs, options.held_out, captions=options.captions,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
@@ -151,7 +153,7 @@ def sft(options: Options) -> None:
         metrics = train_with_progress(
             console, "sft", config.steps,
             lambda show: run_sft(data, options.model, options.out, config, resume=options.resume, on_progress=show,
-                                 run_options=options.record()),
+                                 run_options=options.record(), device=options.build(DeviceConfig)),
             status=lambda m: f"loss {m['loss']:.3f}",
             held_out=lambda m: f"loss {m['loss']:.3f}  held-out {m['held_out_loss']:.3f}",
         )

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
@@ -71,20 +72,25 @@ def print_update(console, ref, metrics: dict) -> None:
     )
 
 
-@options_command("finetune", FinetuneOptions, PPOConfig)
+@options_command("finetune", FinetuneOptions, PPOConfig, DeviceConfig)
 def finetune(options: Options) -> None:
     """PPO fine-tuning on logged episodes: one update and publish, or --watch to keep going."""
     from vlm_agent.cli.log_origin import log_origin
-    from vlm_agent.cli.main import console, user_errors
+    from vlm_agent.cli.main import console, quiet_other_ranks, user_errors
     from vlm_agent.training.finetune import PPOTrainer, count_episode_files, finetune_once
     from vlm_agent.training.finetune_watch import watch as watch_logs
     from vlm_agent.cli.train_view import run_in_view, wants_view
     from vlm_agent.training.sft import StopFlag
 
+    from vlm_agent.training.distributed import ranks_from_env
+
+    quiet_other_ranks()
     warn = _warner()
     logs = options.logs
     with user_errors():
         config = options.build(PPOConfig)
+        if options.watch and ranks_from_env().distributed:
+            raise ValueError("--watch runs in one process; under torchrun run single updates (finetune LOGS) instead")
         for path in logs:
             if not path.exists():
                 raise FileNotFoundError(f"{path}: no such log folder")
@@ -92,7 +98,8 @@ def finetune(options: Options) -> None:
             raise ValueError(f"{', '.join(map(str, logs))}: no episode logs found")
         origin = log_origin(logs)
         options = _default_model_and_out(options, origin, console)
-        trainer = PPOTrainer(options.model, options.out, config, resume=options.resume, run_options=options.record())
+        trainer = PPOTrainer(options.model, options.out, config, resume=options.resume, run_options=options.record(),
+                             device=options.build(DeviceConfig))
         console.print(f"training {options.out} from {trainer.version} ({'LoRA r=' + str(config.lora_r) if config.lora_r else 'full fine-tuning'})")
         with StopFlag() as stop:
             if options.watch and wants_view(options.headless):
@@ -152,9 +159,9 @@ def _short_name(env_id: str) -> str:
     return next((short for short, full in SHORT_NAMES.items() if full == env_id), env_id)
 
 
-@options_command("train", EnvOptions, TrainOptions, LoopConfig, SamplingConfig, PPOConfig, WorkersConfig,
+@options_command("train", EnvOptions, TrainOptions, LoopConfig, SamplingConfig, PPOConfig, WorkersConfig, DeviceConfig,
                  defaults={"split": "train", "episodes": 16, "num_envs": 4}, flags={"episodes": "--episodes-per-update"},
-                 exclude={"greedy"})
+                 exclude={"greedy", "fsdp", "dist_timeout"})
 def train(options: Options) -> None:
     """Online PPO: collect with the current policy, update, publish, repeat (in one process, or with --rollout-workers on Ray)."""
     from vlm_agent.runtime.agent_factory import default_model_dir
@@ -164,8 +171,12 @@ def train(options: Options) -> None:
     from vlm_agent.training.online import train_online
     from vlm_agent.training.sft import StopFlag
 
+    from vlm_agent.training.distributed import ranks_from_env
+
     warn = _warner()
     with user_errors():
+        if ranks_from_env().distributed:
+            raise ValueError("train plays and learns in one process; under torchrun use finetune on the logs of play (docs/scaling.md)")
         config = options.build(PPOConfig)
         where = options.build(EnvOptions)
         env_id = where.env_id()
@@ -177,7 +188,8 @@ def train(options: Options) -> None:
             from vlm_agent.runtime.rollout_workers import import_ray
 
             import_ray()  # before the model loads: a missing extra is a one-line error
-        trainer = PPOTrainer(start, options.out, config, resume=options.resume, sampling=sampling, run_options=options.record())
+        trainer = PPOTrainer(start, options.out, config, resume=options.resume, sampling=sampling, run_options=options.record(),
+                             device=options.build(DeviceConfig))
         if workers.rollout_workers:
             _train_with_workers(options, trainer, loop_config, workers, warn, console)
             return

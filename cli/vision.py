@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.cli.options import Options, options_command
 from vlm_agent.training.vision_config import VisionPretrainConfig
 
@@ -19,15 +20,16 @@ class SupervisedOptions:
     held_out: float = field(default=0.05, metadata={"help": "Fraction of episodes held out.", "min": 0.0, "max": 0.5})
 
 
-@options_command("vision-pretrain", SupervisedOptions, VisionPretrainConfig)
+@options_command("vision-pretrain", SupervisedOptions, VisionPretrainConfig, DeviceConfig, exclude={"fsdp"})
 def vision_pretrain(options: Options) -> None:
     """Vision pretraining: image tokens alone learn to predict each frame's caption (its text state)."""
-    from vlm_agent.cli.main import console, err_console, user_errors
+    from vlm_agent.cli.main import console, err_console, quiet_other_ranks, user_errors
     from vlm_agent.cli.progress import published_line, train_with_progress
     from vlm_agent.runtime.checkpoints import resolve_model_dir
     from vlm_agent.training.sft_data import load_sft_data
     from vlm_agent.training.vision_pretrain import run_vision_pretrain
 
+    quiet_other_ranks()
     with user_errors():
         resolve_model_dir(options.model)  # a wrong --model fails before minutes of log reading
         data = load_sft_data(options.logs, options.held_out, captions=True,
@@ -38,7 +40,7 @@ def vision_pretrain(options: Options) -> None:
         metrics = train_with_progress(
             console, "vision", config.steps,
             lambda show: run_vision_pretrain(data, options.model, options.out, config, resume=options.resume, on_progress=show,
-                                             run_options=options.record()),
+                                             run_options=options.record(), device=options.build(DeviceConfig)),
             status=lambda m: f"loss {m['loss']:.3f}  tokens right {m['token_accuracy']:.1%}",
             held_out=lambda m: f"held-out loss {m['held_out_loss']:.3f}, tokens right {m['held_out_token_accuracy']:.1%}",
         )

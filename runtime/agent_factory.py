@@ -15,10 +15,11 @@ def default_model_dir() -> Path:
     return Path(vlm_agent.agent.__file__).parent / "default_checkpoint"
 
 
-def make_agent(kind: str, *, model: Path | None = None, seed: int = 0, sampling: SamplingConfig = SamplingConfig()):
+def make_agent(kind: str, *, model: Path | None = None, seed: int = 0, sampling: SamplingConfig = SamplingConfig(), placement=None):
     """Return an object satisfying agent.interface.Agent; ValueError on a bad choice.
 
-    Scripted agents use only `sampling.prompt` (the prompt they log); the VLM all of it.
+    Scripted agents use only `sampling.prompt` (the prompt they log); the VLM all of it, and
+    `placement` (agent.device.resolve: device and dtype; default the CPU in fp32).
     """
     if kind not in AGENT_KINDS:
         raise ValueError(f"unknown agent {kind!r}; use one of {', '.join(AGENT_KINDS)}")
@@ -40,7 +41,7 @@ def make_agent(kind: str, *, model: Path | None = None, seed: int = 0, sampling:
         return HumanAgent(prompt_variant=sampling.prompt)
     from vlm_agent.runtime.checkpoints import load_policy
 
-    return load_policy(model_path(model), seed=seed, **sampling.policy_kwargs())
+    return load_policy(model_path(model), seed=seed, placement=placement, **sampling.policy_kwargs())
 
 
 def model_path(model: Path | None) -> Path:

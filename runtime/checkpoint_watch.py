@@ -36,7 +36,7 @@ class CheckpointWatcher:
         if ref is None or ref.name == self.policy.policy_version or ref.name in self._failed:
             return
         try:
-            fresh = load_policy(ref.path)
+            fresh = load_policy(ref.path, placement=self.policy.placement)  # the device and dtype it plays on
         except (ModelLoadError, OSError, ValueError) as error:
             self._report_once(ref.name, f"{ref.name}: not loaded ({error}); keeping {self.policy.policy_version}")
             return

@@ -12,6 +12,7 @@ CORPUS = [
     '{"thoughts": "Cards: K=10, 2. Plan: 10+2 = 12.", "action": "10"} stand hit go to cabinet 10 cabinet 1',
 ] * 20
 ARCHITECTURES = ("idefics3", "llava", "paligemma")
+QWEN_ARCHITECTURES = ("qwen2_vl", "qwen2_5_vl")  # their processor needs torchvision: see build_tiny_qwen
 PLAIN_TEMPLATE = (  # a different chat format than the default model's, to show nothing depends on it
     "{% for message in messages %}{% for part in message['content'] %}"
     "{% if part['type'] == 'image' %}<image>{% else %}{{ part['text'] }}{% endif %}{% endfor %}{% endfor %}"
@@ -29,6 +30,82 @@ def _text(tokenizer, model_type: str) -> dict:
         num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
+
+
+QWEN_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+QWEN_TEMPLATE = (
+    "{% for message in messages %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endfor %}{% if add_generation_prompt %}\nANSWER:{% endif %}"
+)
+
+
+def qwen_image_only_processor(image_processor, tokenizer):
+    """Qwen2-VL's processor without its video processor, which needs torchvision (not importable beside this torch).
+
+    Images go through exactly Qwen2VLProcessor's code; only the construction skips the video part.
+    For tests of the model path; `load_vlm` itself uses AutoProcessor, which fails without torchvision.
+    """
+    from transformers import Qwen2VLProcessor
+    from transformers.processing_utils import ProcessorMixin
+
+    class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
+        def __init__(self, image_processor, tokenizer, chat_template=None):
+            ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+            self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"
+            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+
+    return ImageOnlyQwen2VLProcessor(image_processor, tokenizer, chat_template=QWEN_TEMPLATE)
+
+
+def build_tiny_qwen(arch: str, out: Path, seed: int = 0):
+    """Save a tiny random Qwen2-VL / Qwen2.5-VL model with its tokenizer and image processor; returns (out, processor).
+
+    The folder's processor_config names the real processor (what AutoProcessor loads where
+    torchvision works); the returned processor is the image-only one the tests use here.
+    """
+    import json
+
+    from transformers import GenerationConfig, Qwen2VLImageProcessorPil
+
+    tokenizer = train_tokenizer(CORPUS, 300)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_TOKENS)})
+    tokenizer.chat_template = QWEN_TEMPLATE
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_TOKENS}
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, max_position_embeddings=512,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 2, 4]},
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    special = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                   vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    if arch == "qwen2_vl":
+        from transformers import Qwen2VLConfig as Config, Qwen2VLForConditionalGeneration as Model
+
+        vision = dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=8, spatial_merge_size=2,
+                      temporal_patch_size=2, in_channels=3)
+    elif arch == "qwen2_5_vl":
+        from transformers import Qwen2_5_VLConfig as Config, Qwen2_5_VLForConditionalGeneration as Model
+
+        vision = dict(depth=2, hidden_size=32, out_hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8,
+                      spatial_merge_size=2, temporal_patch_size=2, in_channels=3, window_size=32, fullatt_block_indexes=[1])
+    else:
+        raise ValueError(arch)
+    config = Config(text_config=text, vision_config=vision, **special)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = Model(config)
+    model.generation_config = GenerationConfig(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                                               eos_token_id=tokenizer.eos_token_id)
+    images = Qwen2VLImageProcessorPil(min_pixels=32 * 32, max_pixels=64 * 64, patch_size=8, merge_size=2, temporal_patch_size=2)
+    processor = qwen_image_only_processor(images, tokenizer)
+    out = Path(out)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    config_file = out / "processor_config.json"
+    saved = json.loads(config_file.read_text()) if config_file.exists() else {}
+    config_file.write_text(json.dumps({**saved, "processor_class": "Qwen2VLProcessor"}, indent=2))
+    return out, processor
 
 
 def build_tiny(arch: str, out: Path, seed: int = 0) -> Path:

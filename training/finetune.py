@@ -10,11 +10,13 @@ from typing import Callable, Iterable
 
 import torch
 
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.agent.model_loading import load_vlm
 from vlm_agent.core.atomic import is_partial
 from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore
 from vlm_agent.runtime.episode_log import MANIFEST
 from vlm_agent.runtime.log_reader import Episode, LogFormatError, read_episode
+from vlm_agent.training import distributed
 from vlm_agent.training.lora import ADAPTER_DIR, add_lora, is_lora, load_lora
 from vlm_agent.training.ppo_config import PPOConfig
 from vlm_agent.training.ppo_data import DataReport, Lineage, build_ppo_samples, group_relative_advantages, teacher_examples
@@ -58,22 +60,26 @@ class PPOTrainer:
     """Holds the policy, optimizer and scheduler; `update` trains on episodes, `publish` saves a version.
 
     `run_options`, when given, is stored as meta["run"] in every version this trainer publishes.
+    `device` says where and in what precision; under torchrun every rank holds a trainer, each
+    scores its share of every minibatch, and rank 0 alone publishes (training/distributed.py).
     """
 
     def __init__(self, start_model: Path | None, out: Path, config: PPOConfig, resume: bool = False, sampling: dict | None = None,
-                 run_options: dict | None = None):
+                 run_options: dict | None = None, device: DeviceConfig | None = None):
         self.config = config
-        self.run = TrainingRun(out, "ppo", config, resume, run_options, counter="update")
+        self.run = TrainingRun(out, "ppo", config, resume, run_options, counter="update", device=device, lora=config.lora_r > 0)
         self.policy = self.run.load_policy(start_model, publish_start=True, **(sampling or {}))
         saved = self.run.saved_counters()
         if saved and saved.get("lora_r", 0) != config.lora_r:
             raise ValueError(f"{out}: was trained with --lora-r {saved.get('lora_r', 0)}; resume with the same rank")
         if config.lora_r:
             if (self.run.latest.path / ADAPTER_DIR).is_dir():
-                base, _ = load_vlm(self.store.versions()[0].path)
+                placement = self.run.placement
+                base, _ = load_vlm(self.store.versions()[0].path, placement.dtype, placement.device, placement.attn_implementation)
                 load_lora(self.policy, base, self.run.latest.path / ADAPTER_DIR)
             else:
                 add_lora(self.policy, config.lora_r, config.lora_alpha)
+        self.run.shard()
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         floor = config.lr_min / config.lr if config.lr > 0 else 0.0
         # Cosine-annealed to lr_min over total_updates updates (stepped once per update), then flat.
@@ -108,6 +114,7 @@ class PPOTrainer:
         warmup = {}
         if config.advantage == "gae" and config.value_warmup_epochs and not self.counters.get("value_warmed_up"):
             episodes, warmup = warm_up_value_head(self.policy, list(episodes), config.gamma, config.value_warmup_epochs, seed=config.seed)
+            distributed.broadcast_parameters(self.run.ranks, list(self.policy.value_head.parameters()))  # each rank fitted its own
             self.counters["value_warmed_up"] = True  # once per checkpoint root: later updates train the head with PPO
         samples, report = build_ppo_samples(
             episodes, config.gamma, config.gae_lambda, self.version, config.max_version_lag, Lineage(self.store.root)
@@ -120,7 +127,7 @@ class PPOTrainer:
         teacher = teacher_examples(episodes) if config.bc_coef > 0 else []
         self.policy.train(True)
         try:
-            metrics = ppo_update(self.policy, samples, self.optimizer, self.config, teacher, stop)
+            metrics = ppo_update(self.policy, samples, self.optimizer, self.config, teacher, stop, self.run.ranks)
         finally:
             self.policy.train(False)
         self.scheduler.step()
@@ -138,11 +145,30 @@ class PPOTrainer:
         self.run.close()
 
 
+def episode_files(paths: Iterable[Path]) -> list[Path]:
+    """The finished episode files under `paths`, sorted: what every rank of a torchrun update reads."""
+    files = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such file or folder")
+        files += [root] if root.is_file() else sorted(p for p in root.rglob("*.parquet") if not is_partial(p))
+    return files
+
+
 def finetune_once(trainer: PPOTrainer, paths: list[Path], warn: Callable[[str], None], stop: Callable[[], bool] = lambda: False) -> tuple[CheckpointRef, dict]:
-    """Read every episode under `paths`, make one PPO update, publish it."""
-    episodes = read_logs(paths, warn)
+    """Read every episode under `paths`, make one PPO update, publish it.
+
+    Under torchrun rank 0 lists the episode files and every rank reads that list, so an episode
+    landing while the ranks read cannot give them different batches.
+    """
+    ranks = trainer.run.ranks
+    files = None
+    if ranks.distributed:
+        files = distributed.broadcast(ranks, episode_files(paths) if ranks.is_main else None, "listing the episodes")
+        warn = warn if ranks.is_main else (lambda line: None)
+    episodes = read_logs(files if files is not None else paths, warn)
     if not episodes:
         raise ValueError(f"{', '.join(map(str, paths))}: no episode logs found")
     metrics = trainer.update(episodes, stop)
-    ref = trainer.publish(metrics, {"episode_files": count_episode_files(paths)})
+    ref = trainer.publish(metrics, {"episode_files": len(files) if files is not None else count_episode_files(paths)})
     return ref, metrics

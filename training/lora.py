@@ -41,10 +41,13 @@ def is_lora(policy: VLMPolicy) -> bool:
     return hasattr(policy.model, "merge_and_unload")
 
 
-def save_policy(policy: VLMPolicy, folder: Path) -> None:
-    """A folder `VLMPolicy.from_pretrained` loads; with LoRA, the merged weights plus the adapter."""
+def save_policy(policy: VLMPolicy, folder: Path, state_dict: dict | None = None) -> None:
+    """A folder `VLMPolicy.from_pretrained` loads; with LoRA, the merged weights plus the adapter.
+
+    `state_dict`: the model's full weights when they are sharded (FSDP; never with LoRA).
+    """
     if not is_lora(policy):
-        policy.save_pretrained(folder)
+        policy.save_pretrained(folder, state_dict)
         return
     folder = Path(folder)
     merged = copy.deepcopy(policy.model).merge_and_unload()

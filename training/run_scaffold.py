@@ -5,9 +5,14 @@ here: opening the root (partial versions cleaned, a non-empty root refused witho
 policy (start model or newest version), AdamW and a cosine schedule, the trainer state restored on
 resume, publishing a version (policy + trainer state + metadata), one metrics.jsonl line per
 published version or evaluation, and Ctrl-C that finishes the step in flight and publishes it.
+
+Under torchrun every rank holds a TrainingRun (see training/distributed.py): all load the same
+weights and take the same optimizer steps on gradients averaged across ranks; only rank 0 writes
+(versions, metrics), and the others learn the new version's name from it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -17,7 +22,11 @@ from typing import Callable, Protocol
 
 import torch
 
+from vlm_agent.agent.device import enable_activation_checkpointing, resolve
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore, load_policy
+from vlm_agent.training import distributed
+from vlm_agent.training.distributed import Ranks
 from vlm_agent.training.lora import save_policy
 from vlm_agent.training.metrics_log import MetricsLog
 from vlm_agent.training.trainer_state import COUNTERS_FILE, load_trainer_state, save_trainer_state
@@ -56,13 +65,22 @@ def cosine_factor(step: int, warmup: int, total: int, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: float) -> None:
-    """Backward, clip the gradient norm of the optimizer's parameters, step the optimizer and the schedule."""
+def optimizer_step(loss: torch.Tensor, optimizer, scheduler, max_grad_norm: float, ranks: Ranks = Ranks()) -> torch.Tensor:
+    """Backward, average the gradients over the ranks, clip their norm, step the optimizer and the schedule; returns the norm.
+
+    Under torchrun `loss` is this rank's share, scaled so that the average over ranks is the whole
+    batch's loss (a rank with no share weighs its forward pass by 0); a loss without a graph adds zeros.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_grad_norm)
+    if loss.requires_grad:
+        loss.backward()
+    distributed.average_gradients(ranks, params)
+    grad_norm = distributed.clip_gradients(ranks, params, max_grad_norm)
     optimizer.step()
-    scheduler.step()
+    if scheduler is not None:
+        scheduler.step()
+    return grad_norm
 
 
 class StepConfig(Protocol):
@@ -84,21 +102,31 @@ class TrainingRun:
     weights are loaded and, if this trainer published it, its optimizer, schedule, RNG and counters.
     """
 
-    def __init__(self, out: Path, kind: str, config, resume: bool = False, run_options: dict | None = None, counter: str = "step"):
+    def __init__(self, out: Path, kind: str, config, resume: bool = False, run_options: dict | None = None, counter: str = "step",
+                 device: DeviceConfig | None = None, lora: bool = False):
         self.kind, self.config, self.run_options, self.counter = kind, config, run_options, counter
+        self.device = device or DeviceConfig()
+        self.placement = resolve(self.device, training=True, lora=lora)
+        self.ranks = distributed.start(self.placement.device, self.device.dist_timeout)
         self.store = CheckpointStore(out)
         # One trainer per root: a second one refuses in one line naming the holder. Partial versions
         # are cleaned and the start version read only under the claim (another writer's save looks partial).
-        self._claim = self.store.claim(kind)
+        # Under torchrun only rank 0 writes, so only rank 0 claims.
+        self._claim = self.store.claim(kind) if self.ranks.is_main else None
         try:
-            self.store.clean_partial()
+            if self.ranks.is_main:
+                self.store.clean_partial()
             self.latest = self.store.latest()
+            if self.device.fsdp and (resume or lora):
+                raise ValueError("--fsdp runs start fresh and train all weights: not with --resume (their optimizer state is sharded) "
+                                 "nor with --lora-r (a LoRA base fits replicated); start a new root from the published version")
             if self.latest is not None and not resume:
                 raise ValueError(f"{out}: already holds checkpoints (latest {self.latest.name}); pass --resume to continue them or choose a new --out")
         except BaseException:
-            self._claim.release()
+            if self._claim is not None:
+                self._claim.release()
             raise
-        self.took_over = self._claim.took_over  # the holder of a crashed run whose lock this run took over, if any
+        self.took_over = self._claim.took_over if self._claim is not None else None  # a crashed run's holder whose lock this run took over
         self.policy = None
         self.optimizer = None
         self.scheduler = None
@@ -116,17 +144,29 @@ class TrainingRun:
         if self.latest is None and start_model is None:
             raise ValueError("--model is needed to start a new checkpoint root")
         if self.latest is None and publish_start:
-            self.latest = self._publish_start(start_model)
-        self.policy = load_policy(self.latest.path if self.latest else start_model, **kwargs)
+            if self.ranks.is_main:
+                self.latest = self._publish_start(start_model)
+            distributed.barrier(self.ranks, "publishing the start version")
+            self.latest = self.store.latest()
+        self.policy = load_policy(self.latest.path if self.latest else start_model, placement=self.placement, **kwargs)
+        if self.device.gradient_checkpointing:
+            enable_activation_checkpointing(self.policy.model)
         return self.policy
 
+    def shard(self) -> None:
+        """With --fsdp, shard the policy's model over the ranks: after LoRA and freezing, before the optimizer."""
+        if self.device.fsdp:
+            distributed.shard_model(self.ranks, self.policy.model)
+
     def _publish_start(self, start_model: Path) -> CheckpointRef:
-        start = load_policy(start_model)
+        # A copy of the start model, in the dtype training uses, read on the CPU: no second copy on the GPU.
+        start = load_policy(start_model, placement=dataclasses.replace(self.placement, device=torch.device("cpu")))
         meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._run_meta()}
         return self.store.publish(start.save_pretrained, meta)
 
     def build_optimizer(self, params: list, lr: float, factor: Callable[[int], float], **adamw) -> dict:
         """AdamW over `params` with lr scaled by `factor(step)`; restores the trainer state this trainer saved. Returns the counters."""
+        distributed.broadcast_parameters(self.ranks, params)
         self.optimizer = torch.optim.AdamW(params, lr=lr, **adamw)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.counters = load_trainer_state(self.latest.path, self.optimizer, self.scheduler) if self.saved_counters() else {}
@@ -139,21 +179,28 @@ class TrainingRun:
         """
         self.counters = {**counters, "kind": self.kind}
         position = self.counters[self.counter]
+        weights = distributed.full_state_dict(self.ranks, self.policy.model)  # FSDP: every rank gathers, rank 0 saves
 
         def save(folder: Path) -> None:
-            save_policy(self.policy, folder)
+            save_policy(self.policy, folder, weights)
             if save_extra is not None:
                 save_extra(folder)
-            save_trainer_state(folder, self.optimizer, self.scheduler, self.counters)
+            # A sharded optimizer state is not saved (--fsdp does not resume); the weights load anywhere.
+            save_trainer_state(folder, None if weights is not None else self.optimizer, self.scheduler, self.counters)
 
         full_meta = {"kind": self.kind, self.counter: position, "metrics": metrics, "config": asdict(self.config), **(meta or {}), **self._run_meta()}
-        ref = self.store.publish(save, full_meta)
+        if self.ranks.distributed:
+            full_meta.update(world_size=self.ranks.world_size, fsdp=weights is not None)
+        name = self.store.publish(save, full_meta).name if self.ranks.is_main else None
+        ref = CheckpointRef(self.store.root, distributed.broadcast(self.ranks, name, "publishing a version"))
         self.policy.policy_version = ref.name
         self.log(position, {**metrics, "version": ref.name})
         return ref
 
     def log(self, position: int, metrics: dict) -> None:
-        """One line in <root>/metrics.jsonl (and TensorBoard), keyed by this run's counter."""
+        """One line in <root>/metrics.jsonl (and TensorBoard), keyed by this run's counter; rank 0's alone."""
+        if not self.ranks.is_main:
+            return
         if self._metrics_log is None:
             self._metrics_log = MetricsLog(self.store.root)
         self._metrics_log.log(position, metrics, counter=self.counter)
@@ -163,7 +210,8 @@ class TrainingRun:
         if self._metrics_log is not None:
             self._metrics_log.close()
             self._metrics_log = None
-        self._claim.release()
+        if self._claim is not None:
+            self._claim.release()
 
     def _run_meta(self) -> dict:
         # Written only when given, so versions of runs started without options read as before.
@@ -196,11 +244,11 @@ class TrainingRun:
         last = min(config.steps, getattr(config, "stop_at", None) or config.steps)
         try:
             with StopFlag() as stop:
-                while step < last and not stop.requested:
+                while step < last and not distributed.any_rank(self.ranks, stop.requested):
                     loss, own = loss_at(step)
-                    optimizer_step(loss, self.optimizer, self.scheduler, config.max_grad_norm)
+                    optimizer_step(loss, self.optimizer, self.scheduler, config.max_grad_norm, self.ranks)
                     step += 1
-                    metrics = {"step": step, "loss": loss.item(), **own, "lr": self.scheduler.get_last_lr()[0]}
+                    metrics = {"step": step, "loss": self._global_loss(loss), **own, "lr": self.scheduler.get_last_lr()[0]}
                     evaluated = evaluate is not None and (step % config.eval_every == 0 or step == config.steps)
                     if evaluated:
                         metrics.update(evaluate())
@@ -211,7 +259,14 @@ class TrainingRun:
                     elif evaluated and step < last and not stop.requested:  # else the publish below writes its line
                         self.log(step, metrics)
                 self.publish(metrics, {"step": step}, save_extra=save_extra)
+                interrupted = distributed.any_rank(self.ranks, stop.requested)
         finally:
             self.close()
-        metrics["interrupted"] = stop.requested
+        metrics["interrupted"] = interrupted
         return metrics
+
+    def _global_loss(self, loss: torch.Tensor) -> float:
+        """The whole batch's loss: one process's own, or the ranks' scaled shares averaged."""
+        if not self.ranks.distributed:
+            return loss.item()
+        return distributed.sum_over_ranks(self.ranks, [loss.item() / self.ranks.world_size], "loss")[0]

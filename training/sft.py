@@ -6,10 +6,12 @@ from typing import Callable, Sequence
 
 import torch
 
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.agent.image_tokens import image_path_parameters
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
+from vlm_agent.training.distributed import Ranks
 from vlm_agent.training.run_scaffold import StopFlag, TrainingRun  # noqa: F401  (StopFlag: the CLI imports it from here)
 from vlm_agent.training.sft_config import SFTConfig  # noqa: F401  (defined apart so the CLI needs no torch)
 from vlm_agent.training.sft_data import SFTData, SFTExample
@@ -27,6 +29,23 @@ def answer_loss(policy: VLMPolicy, batch: Sequence[SFTExample]) -> torch.Tensor:
         [decode_png(e.frame_png) for e in batch], [e.prompt for e in batch], [answer_ids(policy, e.answer) for e in batch]
     )
     return -evaluation.token_logprobs.sum() / evaluation.response_mask.sum()
+
+
+def shared_answer_loss(policy: VLMPolicy, batch: Sequence[SFTExample], ranks: Ranks) -> torch.Tensor:
+    """This rank's part of the batch's answer loss, scaled so that the ranks' average is `answer_loss` of the whole batch.
+
+    The loss is a mean over the batch's answer tokens, so each rank divides its tokens' sum by the
+    whole batch's token count (known from tokenizing, no collective needed).
+    """
+    if not ranks.distributed:
+        return answer_loss(policy, batch)
+    mine = ranks.share(batch)
+    weight = ranks.world_size if mine else 0.0  # no share: still run the forward pass (FSDP gathers weights in it)
+    mine = mine or list(batch[:1])
+    tokens = sum(len(answer_ids(policy, e.answer)) for e in batch)
+    evaluation = policy.evaluate([decode_png(e.frame_png) for e in mine], [e.prompt for e in mine],
+                                 [answer_ids(policy, e.answer) for e in mine])
+    return -evaluation.token_logprobs.sum() / tokens * weight
 
 
 def epoch_batches(examples: list[SFTExample], batch_size: int, seed: int) -> list[list[int]]:
@@ -54,6 +73,16 @@ def batch_for_step(examples: list[SFTExample], step: int, batch_size: int, seed:
     return [examples[i] for i in epoch_batches(examples, batch_size, seed * 100_003 + epoch)[index]]
 
 
+def autocast(policy: VLMPolicy, precision: str = "auto"):
+    """bf16 autocast where the device has it (CUDA) or when asked; nothing on the CPU by default."""
+    import contextlib
+
+    from vlm_agent.agent.device import autocast_dtype
+
+    dtype = autocast_dtype(policy.device, precision)
+    return torch.autocast(policy.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
 @torch.no_grad()
 def held_out_loss(policy: VLMPolicy, data: SFTData, config: SFTConfig) -> float:
     if not data.held_out:
@@ -63,7 +92,8 @@ def held_out_loss(policy: VLMPolicy, data: SFTData, config: SFTConfig) -> float:
     examples = [data.held_out[i * len(data.held_out) // count] for i in range(count)]  # every environment, not the first log's
     losses = []
     for k in range(0, count, config.batch_size):
-        losses.append(float(answer_loss(policy, examples[k : k + config.batch_size])))
+        with autocast(policy):
+            losses.append(float(answer_loss(policy, examples[k : k + config.batch_size])))
     policy.train(True)
     return sum(losses) / len(losses)
 
@@ -76,8 +106,12 @@ def run_sft(
     resume: bool = False,
     on_progress: Callable[[int, dict], None] | None = None,
     run_options: dict | None = None,
+    device: DeviceConfig | None = None,
 ) -> dict:
     """Train from `start_model` (or the newest version under `out` with `resume`); return the last metrics.
+
+    `device` says where and in what precision (default: the CPU in fp32); under torchrun each rank
+    scores its share of every batch (training/distributed.py) and rank 0 alone publishes.
 
     Publishes a checkpoint version under `out` every `save_every` steps and at the end, with
     `run_options` as its meta["run"] when given. Ctrl-C finishes the current step, publishes, and
@@ -85,17 +119,19 @@ def run_sft(
     """
     if not data.train:
         raise ValueError("no supervised examples: log episodes with --agent expert, or label a student's with play --teacher expert, first")
-    run = TrainingRun(out, "sft", config, resume, run_options)
+    run = TrainingRun(out, "sft", config, resume, run_options, device=device)
     policy = run.load_policy(start_model)
     policy.train(True)
     if config.freeze_vision:
         for p in image_path_parameters(policy, decode_png(data.train[0].frame_png)):
             p.requires_grad_(False)
+    run.shard()
     step = run.build_step_optimizer([p for p in policy.parameters() if p.requires_grad])
     torch.manual_seed(config.seed + step)  # after the restored RNG: the seed alone decides what follows the resume point
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
-        return answer_loss(policy, batch_for_step(data.train, step, config.batch_size, config.seed)), {}
+        with autocast(policy):
+            return shared_answer_loss(policy, batch_for_step(data.train, step, config.batch_size, config.seed), run.ranks), {}
 
     evaluate = (lambda: {"held_out_loss": held_out_loss(policy, data, config)}) if data.held_out else None
     return run.run_steps(loss_at, evaluate, on_progress)

@@ -42,7 +42,7 @@ def save_trainer_state(folder: Path, optimizer, scheduler, counters: dict) -> No
     torch.save(
         {
             "format": FORMAT,
-            "optimizer": optimizer.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,  # None: sharded (FSDP), not saved
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -67,7 +67,8 @@ def load_trainer_state(folder: Path, optimizer, scheduler) -> dict:
     if not (folder / STATE_FILE).exists():
         return counters
     state = read_trainer_state(folder / STATE_FILE)
-    optimizer.load_state_dict(state["optimizer"])
+    if state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]
@@ -87,7 +88,8 @@ def read_trainer_state(path: Path) -> dict:
     """The state dict in `path`, loaded with weights_only=True (format 1's numpy arrays allowed)."""
     with torch.serialization.safe_globals(_FORMAT_1_GLOBALS):
         try:
-            return torch.load(path, weights_only=True)
+            # On the CPU first: a state saved on a GPU resumes anywhere (the optimizer moves it to its parameters).
+            return torch.load(path, weights_only=True, map_location="cpu")
         except pickle.UnpicklingError:
             needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)  # reads opcodes, runs nothing
     names = ", ".join(needed[:3]) + (", ..." if len(needed) > 3 else "") or "objects that are not plain data"

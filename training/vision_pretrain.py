@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.agent.token_masks import text_offsets
@@ -39,7 +40,7 @@ class CaptionHead(nn.Module):
         self.out = nn.Linear(width, vocab_size)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        hidden = self.spread(features).view(features.shape[0], self.positions, self.width)
+        hidden = self.spread(features.to(self.spread.weight.dtype)).view(features.shape[0], self.positions, self.width)
         return self.out(nn.functional.gelu(self.norm(hidden)))
 
 
@@ -55,7 +56,7 @@ def caption_targets(policy: VLMPolicy, captions: Sequence[str], positions: int) 
 def caption_loss(policy: VLMPolicy, head: CaptionHead, batch: Sequence[SFTExample]) -> tuple[torch.Tensor, float]:
     """(mean cross-entropy over caption positions, fraction of caption tokens predicted right)."""
     logits = head(image_tokens(policy, [decode_png(e.frame_png) for e in batch]))
-    targets = caption_targets(policy, [e.answer for e in batch], head.positions)
+    targets = caption_targets(policy, [e.answer for e in batch], head.positions).to(logits.device)
     loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
     known = targets != IGNORE
     accuracy = (logits.argmax(-1) == targets)[known].float().mean().item()
@@ -89,6 +90,7 @@ def run_vision_pretrain(
     resume: bool = False,
     on_progress: Callable[[int, dict], None] | None = None,
     run_options: dict | None = None,
+    device: DeviceConfig | None = None,
 ) -> dict:
     """Train the vision tower and connector of `start_model` on `data`'s captions; publish under `out`.
 
@@ -100,15 +102,15 @@ def run_vision_pretrain(
     held_out = [e for e in data.held_out if e.kind == "caption"]
     if not train:
         raise ValueError("no frames with a text state: log episodes of environments that describe their frames")
-    run = TrainingRun(out, "vision-pretrain", config, resume, run_options)
+    run = TrainingRun(out, "vision-pretrain", config, resume, run_options, device=device)
     policy = run.load_policy(start_model)
     policy.train(True)
     feature_size = image_tokens(policy, [decode_png(train[0].frame_png)]).shape[1]
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
-        head = CaptionHead(feature_size, config.caption_tokens, len(policy.tokenizer), config.head_width)
+        head = CaptionHead(feature_size, config.caption_tokens, len(policy.tokenizer), config.head_width).to(policy.device)
     if run.latest:
-        head.load_state_dict(torch.load(run.latest.path / HEAD_FILE))
+        head.load_state_dict(torch.load(run.latest.path / HEAD_FILE, map_location=policy.device))
     # Only the image path is optimised; the language model and value head are left as they are.
     run.build_step_optimizer(image_path_parameters(policy, decode_png(train[0].frame_png)) + list(head.parameters()))
 
