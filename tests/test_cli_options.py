@@ -142,3 +142,23 @@ def test_the_paper_config_holds_the_papers_values_and_the_defaults_are_the_docum
     default = PPOConfig()
     assert (default.lr, default.lr_min, default.max_grad_norm, default.update_epochs, default.minibatch_size, default.ent_coef) == (
         curve["lr"], curve["lr_min"], curve["max_grad_norm"], curve["epochs"], curve["minibatch_size"], curve["ent_coef"])
+
+
+def test_train_runs_from_a_config_file_and_its_version_re_runs_it(tmp_path):
+    import json
+
+    from tiny_models import build_tiny
+
+    model = build_tiny("idefics3", tmp_path / "model")
+    config = tmp_path / "run.toml"
+    config.write_text(f'command = "train"\nenv = "numberline"\nmodel = "{model}"\nupdates = 1\nepisodes-per-update = 2\n'
+                      f'num-envs = 1\nmax-new-tokens = 3\nepochs = 1\nlr = 2e-5\nlog-dir = "{tmp_path / "logs"}"\n')
+    runner = CliRunner()
+    first = runner.invoke(app, ["train", "--config", str(config), "--out", str(tmp_path / "a"), "--headless"])
+    assert first.exit_code == 0, first.output
+    stored = json.loads((tmp_path / "a" / "versions" / "v000002" / "vlm_agent_checkpoint.json").read_text())["run"]
+    assert stored["command"] == "train" and stored["lr"] == 2e-5 and stored["updates"] == 1 and stored["max_new_tokens"] == 3
+    again = runner.invoke(app, ["train", "--config", str(tmp_path / "a" / "versions" / "v000002"), "--out", str(tmp_path / "b"), "--headless"])
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((tmp_path / "b" / "versions" / "v000002" / "vlm_agent_checkpoint.json").read_text())["run"]
+    assert {k: v for k, v in rerun.items() if k != "out"} == {k: v for k, v in stored.items() if k != "out"}
