@@ -182,7 +182,9 @@ def render(results: list[dict], ceilings: Ceilings | None = None) -> str:
         "frames and prompts; ALFWorld's were on AI2-THOR first-person frames.", "",
     ]
     lines += main_table(rows)
+    lines += ["", "![Success by environment against the paper](figures/eval-success.svg)", ""]
     lines += alfworld_table(rows)
+    lines += ["", "![ALFWorld success by task type against the paper](figures/eval-alfworld-task-types.svg)", ""]
     lines += ceilings_section(ceilings or compute_ceilings())
     lines += ["", "Invalid-action rate and mean episode length of our rows:", ""]
     for (label, frames, prompt, decoding), cells in rows.items():
@@ -201,7 +203,10 @@ def main(paths: list[str]) -> None:
     results = [json.loads(Path(p).read_text()) for p in paths]
     out = Path(__file__).parent / "results.md"
     out.write_text(render(results))
-    print(f"wrote {out} from {len(results)} eval files")
+    from vlm_agent.tui.figures import write_figures  # the figures beside the tables, from the same files
+
+    figures = write_figures(results, Path(__file__).parent / "figures")
+    print(f"wrote {out} and {', '.join(str(f) for f in figures)} from {len(results)} eval files")
 
 
 if __name__ == "__main__":
