@@ -77,7 +77,7 @@ def finetune(options: Options) -> None:
     """PPO fine-tuning on logged episodes: one update and publish, or --watch to keep going."""
     from vlm_agent.cli.log_origin import log_origin
     from vlm_agent.cli.main import console, quiet_other_ranks, user_errors
-    from vlm_agent.training.finetune import PPOTrainer, count_episode_files, finetune_once
+    from vlm_agent.training.finetune import PPOTrainer, count_episode_files, finetune_once, first_readable_episode
     from vlm_agent.training.finetune_watch import watch as watch_logs
     from vlm_agent.cli.train_view import run_in_view, wants_view
     from vlm_agent.training.sft import StopFlag
@@ -96,6 +96,8 @@ def finetune(options: Options) -> None:
                 raise FileNotFoundError(f"{path}: no such log folder")
         if not options.watch and not count_episode_files(logs):
             raise ValueError(f"{', '.join(map(str, logs))}: no episode logs found")
+        if not options.watch and first_readable_episode(logs) is None:  # before --out is created or the model copied
+            raise ValueError(f"{', '.join(map(str, logs))}: no readable episode log (every file is corrupt or not an episode)")
         origin = log_origin(logs)
         options = _default_model_and_out(options, origin, console)
         trainer = PPOTrainer(options.model, options.out, config, resume=options.resume, run_options=options.record(),

@@ -279,3 +279,12 @@ def test_a_versions_stored_options_re_run_it(model_dir, sampled_logs, tmp_path):
     rerun = CheckpointStore(tmp_path / "b").latest().meta()
     assert rerun["run"] == {**stored, "out": str(tmp_path / "b")}
     assert rerun["config"] == CheckpointStore(tmp_path / "a").latest().meta()["config"]
+
+
+def test_finetune_on_unreadable_logs_is_one_line_and_leaves_out_untouched(model_dir, tmp_path):
+    logs = tmp_path / "logs" / "run" / "episodes"
+    logs.mkdir(parents=True)
+    (logs / "ep000000.parquet").write_bytes(b"not parquet")
+    result = runner.invoke(app, ["finetune", str(tmp_path / "logs"), "--model", str(model_dir), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "no readable episode log" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()  # before: the start model was copied into --out first

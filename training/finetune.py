@@ -145,6 +145,17 @@ class PPOTrainer:
         self.run.close()
 
 
+def first_readable_episode(paths: Iterable[Path]) -> Path | None:
+    """The first episode file under `paths` that reads, else None: checked before a root is touched."""
+    for path in episode_files(paths):
+        try:
+            read_episode(path)
+            return path
+        except LogFormatError:
+            continue
+    return None
+
+
 def episode_files(paths: Iterable[Path]) -> list[Path]:
     """The finished episode files under `paths`, sorted: what every rank of a torchrun update reads."""
     files = []
