@@ -107,3 +107,13 @@ def test_freeze_vision_trains_the_language_model_only(setup, tmp_path):
     changed = {name for (name, p), q in zip(before.named_parameters(), after.parameters()) if not torch.equal(p, q)}
     assert changed and not any("vision" in name or "connector" in name for name in changed)
     assert any("text_model" in name or "language_model" in name for name in changed)
+
+
+def test_logs_that_do_not_read_are_named_as_the_problem(tmp_path):
+    episodes = tmp_path / "logs" / "run" / "episodes"
+    episodes.mkdir(parents=True)
+    (episodes / "ep000000.parquet").write_bytes(b"not parquet")
+    data = load_sft_data([tmp_path / "logs"])
+    with pytest.raises(ValueError, match="none of the log files could be read"):
+        run_sft(data, tmp_path / "model", tmp_path / "out", SFTConfig())
+    assert not (tmp_path / "out").exists()

@@ -118,6 +118,9 @@ def run_sft(
     returns. A root that holds versions already is refused without `resume`.
     """
     if not data.train:
+        unreadable = data.skipped.get("unreadable files", 0)
+        if unreadable and set(data.skipped) == {"unreadable files"}:  # the logs are the problem, not their kind
+            raise ValueError(f"no supervised examples: none of the log files could be read ({unreadable} unreadable)")
         raise ValueError("no supervised examples: log episodes with --agent expert, or label a student's with play --teacher expert, first")
     run = TrainingRun(out, "sft", config, resume, run_options, device=device)
     policy = run.load_policy(start_model)
