@@ -25,12 +25,17 @@ CARD_THOUGHT_COEF = 0.5
 _INFO_SKIP = {"text", "legal_actions", "task_type", "task_text", "state", "history", "success"}
 
 
+# Seeds are non-negative (gymnasium) and seed + episodes must fit the log's int64 column.
+MAX_SEED = 2**62
+
+
 @dataclass
 class LoopConfig:
     env_id: str = field(metadata={"cli": False})  # the command's ENV argument, resolved
     episodes: int = field(default=10, metadata={"help": "Episodes to finish.", "min": 1})
     num_envs: int = field(default=1, metadata={"help": "Environments stepped together (one batched model call).", "min": 1})
-    seed: int = field(default=0, metadata={"help": "Episode k is reset with seed + k (seed + k // repeats with --repeats)."})
+    seed: int = field(default=0, metadata={"help": "Episode k is reset with seed + k (seed + k // repeats with --repeats).",
+                                           "min": 0, "max": MAX_SEED})
     repeats: int = field(default=1, metadata={  # groups for group-relative advantages
         "help": "Play each start this many times in a row (groups for --advantage grpo).", "min": 1})
     fallback: str = field(default="noop", metadata={
@@ -45,6 +50,8 @@ class LoopConfig:
             raise ValueError(f"unknown fallback {self.fallback!r}; use one of {', '.join(FALLBACKS)}")
         if self.episodes < 1 or self.num_envs < 1 or self.repeats < 1:
             raise ValueError("episodes, num_envs and repeats must be at least 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed {self.seed} is out of range: use 0 to {MAX_SEED}")
         if self.thought_coef is None:
             self.thought_coef = DEFAULT_THOUGHT_COEF.get(self.env_id, CARD_THOUGHT_COEF)
 

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vlm_agent.cli.main import app
@@ -64,3 +65,18 @@ def test_sigkill_leaves_every_finished_episode_readable(tmp_path):
         read_episode(path)  # raises if any finished episode is unreadable
     explained = set(files) | set(partial) | set(tmp_path.glob("*/manifest.json"))
     assert {p for p in tmp_path.rglob("*") if p.is_file()} <= explained
+
+
+@pytest.mark.parametrize("seed", ["-5", "99999999999999999999999"])
+def test_a_seed_out_of_range_is_refused_before_a_run_folder_is_made(tmp_path, seed):
+    result = CliRunner().invoke(app, ["play", "numberline", "--agent", "random", "--episodes", "1", "--headless",
+                                      "--seed", seed, "--log-dir", str(tmp_path / "logs")])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "seed" in result.output.lower()
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_seed_out_of_range_in_a_config_is_one_line():
+    from vlm_agent.runtime.loop import LoopConfig
+
+    with pytest.raises(ValueError, match="out of range"):
+        LoopConfig(env_id="vlm_agent/NumberLine-v0", seed=-5)
