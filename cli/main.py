@@ -151,10 +151,24 @@ def replay(log_dir: Path = typer.Argument(..., help="A log root, a run folder or
         files, _ = find_episode_files([log_dir])
         if not files:
             raise ValueError(f"{log_dir}: no episode logs found")
+        if not any(_reads(file) for file in files):
+            raise ValueError(f"{log_dir}: no readable episode log ({len(files)} file(s), none of them reads)")
+        if not sys.stdout.isatty():  # the UI would wait for keys that never come
+            raise ValueError("replay browses episodes in the terminal UI: run it in a terminal")
     from vlm_agent.tui.launch import run_replay
 
     with user_errors():
         run_replay(log_dir)
+
+
+def _reads(path: Path) -> bool:
+    from vlm_agent.runtime.log_reader import LogFormatError, read_episode
+
+    try:
+        read_episode(path)
+        return True
+    except LogFormatError:
+        return False
 
 
 def _mount_subcommands() -> None:

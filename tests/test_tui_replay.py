@@ -110,3 +110,24 @@ def test_token_pieces_join_to_the_answer_even_across_multibyte_characters(tmp_pa
     files, _ = find_episode_files([tmp_path / "logs"])
     decoder = token_decoder_for(files[0])
     assert decoder is not None and "".join(decoder(ids)) == text
+
+
+def test_replay_of_unreadable_logs_or_without_a_terminal_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from vlm_agent.agent.experts import ExpertAgent
+    from vlm_agent.cli.main import app
+    from vlm_agent.runtime.loop import LoopConfig
+    from vlm_agent.runtime.play import PlaySession
+
+    broken = tmp_path / "broken" / "run" / "episodes"
+    broken.mkdir(parents=True)
+    (broken / "ep000000.parquet").write_bytes(b"not parquet")
+    runner = CliRunner()
+    result = runner.invoke(app, ["replay", str(tmp_path / "broken")])
+    assert result.exit_code == 2 and "no readable episode log" in result.output and "Traceback" not in result.output
+    session = PlaySession(LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=1), ExpertAgent(seed=0), tmp_path / "good", "numberline")
+    session.loop.run()
+    session.finish()
+    result = runner.invoke(app, ["replay", str(tmp_path / "good")])  # CliRunner's output is no terminal
+    assert result.exit_code == 2 and "in a terminal" in result.output
