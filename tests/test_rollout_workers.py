@@ -133,7 +133,8 @@ def test_train_with_two_ray_workers_survives_one_killed_and_loses_no_finished_ep
         if process.poll() is None:
             process.kill()
     assert kept_before_kill, "worker 0 never logged an episode"
-    assert niceness == 0  # not Ray's background nice 15: on a busy machine that starves the workers
+    # The driver's own niceness, not Ray's background nice 15 on top: on a busy machine that starves the workers.
+    assert niceness == os.getpriority(os.PRIO_PROCESS, 0)
     assert process.returncode == 0, output
     assert CheckpointStore(out).latest().name == "v000004"  # the start model, then the 3 updates
 
