@@ -15,12 +15,12 @@ GAMES = {
 }
 
 
-def rollout(env_id, seed):
+def rollout(env_id, seed, actions=None, **env_kwargs):
     """Frames and infos of a fixed action sequence (stopping when the episode ends)."""
-    env = gym.make(env_id)
+    env = gym.make(env_id, **env_kwargs)
     frame, info = env.reset(seed=seed)
     frames, infos = [frame], [info]
-    for action in GAMES[env_id]:
+    for action in GAMES[env_id] if actions is None else actions:
         frame, _, terminated, truncated, info = env.step(action)
         frames.append(frame)
         infos.append(info)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from test_card_frames import rollout as card_rollout
 import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.envs.cards import RANKS, SUITS, Card
@@ -209,16 +210,7 @@ STEPS = {
 
 
 def rollout(env_id, seed, **kwargs):
-    env = gym.make(env_id, **kwargs)
-    frame, info = env.reset(seed=seed)
-    frames, infos = [frame], [info]
-    for action in STEPS[env_id]:
-        frame, _, terminated, truncated, info = env.step(action)
-        frames.append(frame)
-        infos.append(info)
-        if terminated or truncated:
-            break
-    return frames, infos
+    return card_rollout(env_id, seed, STEPS[env_id], **kwargs)
 
 
 @pytest.mark.parametrize("env_id", ENVS)
