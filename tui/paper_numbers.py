@@ -1,6 +1,6 @@
 """The RL4VLM paper's success rates (%) that our figures are drawn against (shared/docs/rl4vlm.md).
 
-The same numbers as docs/make_results.py's tables; that script can import them from here.
+The one copy: docs/make_results.py's tables and the figures both read them from here.
 """
 from __future__ import annotations
 
