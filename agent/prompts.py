@@ -1,6 +1,7 @@
 """Prompt templates per environment, in the paper's answer format, with CoT and action-only variants."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -97,30 +98,66 @@ def answer_format(legal_actions: Sequence[str], variant: str, thoughts_hint: str
 def build_prompt(obs: Observation, variant: str = "cot") -> str:
     """The text prompt for one observation; the frame goes to the model beside it.
 
-    `obs.memory` (what the agent has observed this episode) and `obs.history` (short lines on past
-    actions and observations) are shown before the state when the environment keeps them; the
-    paper's prompt has neither.
+    Without a memory (`--memory off`, and every environment that keeps none), `obs.history` (short
+    lines on past actions and observations) is shown before the state. With the memory block (what
+    the agent has observed this episode) the prompt is laid out for a small model to read (see
+    `_memory_prompt`). The paper's prompt has neither.
     """
     if variant in PAPER_VARIANTS:
         return paper_prompt(obs, action_only=variant == "paper-action-only")
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; use one of {', '.join(PROMPT_VARIANTS)}")
     template = template_for(obs.env_id)
+    if obs.memory:
+        return _memory_prompt(obs, template, variant)
     parts = [template.rules]
     if obs.task_text:
         parts.append(f"Task: {obs.task_text}")
-    if obs.memory:
-        parts.append("Memory:\n" + obs.memory)
     if obs.history:
         parts.append("Recent steps:\n" + "\n".join(obs.history))
     if template.show_state and obs.text:
         parts.append(f"Observation: {obs.text}")
     if template.show_legal_actions and template.show_state:
         parts.append("Admissible actions: " + ", ".join(obs.legal_actions))
-    fmt = answer_format(
+    parts.append(f"Answer in JSON: {_format(obs, template, variant)}")
+    return "\n".join(parts)
+
+
+def _format(obs: Observation, template: PromptTemplate, variant: str) -> str:
+    return answer_format(
         obs.legal_actions if not template.show_state else ["one admissible action"],
         variant,
         template.thoughts_hint,
     )
-    parts.append(f"Answer in JSON: {fmt}")
+
+
+_GROUP = re.compile(r"([a-z]+) (\d+(?: \([a-z, ]+\))?(?:, \d+(?: \([a-z, ]+\))?)*)")
+
+
+def _places_named(memory: str) -> set[str]:
+    """Every "kind number" the block names, its grouped lists ("cabinet 2, 3 (closed)") expanded."""
+    return {f"{kind} {number}" for kind, numbers in _GROUP.findall(memory) for number in re.findall(r"\d+", numbers)}
+
+
+def _memory_prompt(obs: Observation, template: PromptTemplate, variant: str) -> str:
+    """The prompt with the memory block, shorter and in the order a small model reads best.
+
+    - No recent steps: the memory holds what they said that still matters.
+    - `go to X` for every place the memory names is said once ("go to any place in the memory"),
+      and the other admissible commands are listed: ALFWorld's `go to` commands are most of the list.
+    - The task comes last, next to the answer that starts by restating it.
+    Measured on 200 valid_train teacher episodes: 561 tokens on average before (max 971).
+    """
+    parts = [template.rules, "Memory:\n" + obs.memory]
+    if template.show_state and obs.text:
+        parts.append(f"Observation: {obs.text}")
+    if template.show_legal_actions and template.show_state:
+        named = _places_named(obs.memory)
+        places = [a for a in obs.legal_actions if a.startswith("go to ") and a[len("go to "):] in named]
+        rest = [a for a in obs.legal_actions if a not in set(places)]
+        head = ["go to any place in the memory"] if places else []
+        parts.append("Admissible actions: " + ", ".join(head + rest))
+    if obs.task_text:
+        parts.append(f"Task: {obs.task_text}")
+    parts.append(f"Answer in JSON: {_format(obs, template, variant)}")
     return "\n".join(parts)

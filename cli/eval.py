@@ -22,12 +22,17 @@ from vlm_agent.runtime.loop import LoopConfig
 
 
 PROTOCOLS = ("as-given", "paper", "both")
+EVAL_AGENTS = ("vlm", "expert", "expert-privileged", "random")
 PAPER_TEMPERATURE = 0.2  # the paper samples its reported episodes at 0.2 (shared/docs/rl4vlm.md)
 
 
 @dataclass
 class EvalOptions:
     model: Optional[Path] = field(default=None, metadata={"help": "Model folder or checkpoint root; default: the shipped model."})
+    agent: str = field(default="vlm", metadata={
+        "help": "vlm: the model; expert: the scripted expert (ALFWorld: the teacher that sees what the agent sees); "
+                "expert-privileged: ALFWorld's handcoded expert, which reads the engine's facts; random.",
+        "choices": EVAL_AGENTS})
     out: Optional[Path] = field(default=None, metadata={
         "help": "JSON file for the results; default eval/<env>-<version>-<prompt>[-paper-frames][-<protocol>].json."})
     log_dir: Path = field(default=Path("logs/eval"), metadata={"help": "Where the evaluated episodes are logged."})
@@ -39,6 +44,8 @@ class EvalOptions:
         "choices": PROTOCOLS})
 
     def __post_init__(self) -> None:
+        if self.agent not in EVAL_AGENTS:
+            raise ValueError(f"unknown agent {self.agent!r}; use one of {', '.join(EVAL_AGENTS)}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; use one of {', '.join(PROTOCOLS)}")
 
@@ -57,14 +64,15 @@ def evaluate(options: Options) -> None:
         where = options.build(EnvOptions)
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
-        protocol = options.build(EvalOptions).protocol
+        eval_options = options.build(EvalOptions)
+        protocol, kind = eval_options.protocol, eval_options.agent
         passes = decoding_passes(protocol, options.build(SamplingConfig))
     short = env_id.split("/")[-1].split("-")[0].lower()
     protocols: dict[str, dict] = {}
     for name, sampling in passes:
         with user_errors():
-            agent = make_agent("vlm", model=options.model, seed=options.seed, sampling=sampling, placement=placement_of(options))
-            session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)), "eval": True})
+            agent = make_agent(kind, model=options.model, seed=options.seed, sampling=sampling, placement=placement_of(options))
+            session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)) if kind == "vlm" else kind, "eval": True})
         summary = run_headless(session, console)
         summary["show_tasks"] = env_id.endswith("ALFWorld-v0")
         print_summary(console, summary, f"eval {env_id} · {agent.policy_version} · {describe_decoding(sampling)}")
@@ -76,12 +84,15 @@ def evaluate(options: Options) -> None:
     summary = protocols[first_name]
     result = {
         "env_id": env_id,
-        "model": str(options.model) if options.model else "default",
+        "model": (str(options.model) if options.model else "default") if kind == "vlm" else kind,
+        "agent": kind,
         "policy_version": agent.policy_version,
         "prompt": first.prompt,
-        "row": options.row or default_row(agent.policy_version, first.prompt, where.render),
+        "row": options.row or default_row(agent.policy_version or (kind if kind != "vlm" else None), first.prompt, where.render)
+        + ("" if where.memory or not env_id.endswith("ALFWorld-v0") else ", no memory"),
         "render": where.render,
-        "split": where.split if env_id.endswith("ALFWorld-v0") else f"seeds {options.seed}-{options.seed + config.starts - 1}",
+        **({"memory": where.memory} if env_id.endswith("ALFWorld-v0") else {}),
+        "split": where.split_label() if env_id.endswith("ALFWorld-v0") else f"seeds {options.seed}-{options.seed + config.starts - 1}",
         "protocol": protocol,
         "seed": options.seed,
         "command": "vlm-agent " + shlex.join(sys.argv[1:]),
@@ -89,7 +100,7 @@ def evaluate(options: Options) -> None:
         "protocols": protocols,
     }
     suffix = ("" if where.render == "clear" else f"-{where.render}-frames") + ("" if protocol == "as-given" else f"-{protocol}")
-    path = options.out or Path("eval") / f"{short}-{agent.policy_version or 'model'}-{first.prompt}{suffix}.json"
+    path = options.out or Path("eval") / f"{short}-{agent.policy_version or (kind if kind != 'vlm' else 'model')}-{first.prompt}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, result)
     console.print(f"results: {path}")

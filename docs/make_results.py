@@ -38,7 +38,13 @@ class Cell(NamedTuple):  # NamedTuple, not a dataclass: the tests load this scri
     decoding: str
 
     @property
+    def scripted(self) -> bool:
+        return self.result.get("agent", "vlm") != "vlm"  # eval --agent expert: rules, no frames read, nothing decoded
+
+    @property
     def frames(self) -> str:
+        if self.scripted:
+            return "-"
         return self.result.get("render", "clear")  # files from before paper frames existed were all clear
 
     @property
@@ -53,6 +59,8 @@ class Cell(NamedTuple):  # NamedTuple, not a dataclass: the tests load this scri
 
     @property
     def row_key(self) -> tuple[str, str, str, str]:
+        if self.scripted:
+            return row_label(self.result), "-", "memory" if self.result.get("memory", True) else "-", "scripted"
         return row_label(self.result), self.frames, self.result["prompt"], self.decoding
 
 

@@ -1,5 +1,6 @@
 """ALFWorld's episode memory: read from the text observations alone, in the prompt, info and the log."""
 import ast
+from dataclasses import replace
 from pathlib import Path
 
 import alfworld.gen.goal_library as goal_library
@@ -66,22 +67,22 @@ def test_first_observation_gives_every_receptacle_unsearched_and_the_task():
         "at: the middle of the room | holding: nothing\n"
         "seen potato: none yet\n"
         "searched: nothing yet\n"
-        "unsearched: cabinet 1, cabinet 2, countertop 1, fridge 1, garbagecan 1, microwave 1, sinkbasin 1, "
-        "stoveburner 1, stoveburner 2, toaster 1")
+        "unsearched: cabinet 1, 2; countertop 1; fridge 1; garbagecan 1; microwave 1; sinkbasin 1; stoveburner 1, 2; "
+        "toaster 1")
 
 
 def test_arrivals_openings_takes_treatments_and_puts_are_remembered():
     memory = play(EPISODE[:6])
     assert memory.render() == (
-        "at: microwave 1 (closed) | holding: potato 1 (heated)\n"
+        "at: microwave 1 (closed) unsearched | holding: potato 1 (heated)\n"
         "seen potato: potato 2 @ fridge 1\n"
-        "searched: garbagecan 1, fridge 1 (open)\n"
-        "unsearched: cabinet 1, cabinet 2, countertop 1, microwave 1 (closed), sinkbasin 1, stoveburner 1, "
-        "stoveburner 2, toaster 1\n"
+        "searched: fridge 1 (open); garbagecan 1\n"
+        "unsearched: cabinet 1, 2; countertop 1; sinkbasin 1; stoveburner 1, 2; toaster 1\n"
         "done: took potato 1 from fridge 1; heated potato 1 with microwave 1")
     memory = play()
     assert memory.holding == [] and "potato 1" in memory.contents["fridge 1"]
-    assert memory.render().splitlines()[1] == "seen potato: potato 2, potato 1 @ fridge 1"
+    # Back at the fridge: what lies where the agent is, is marked (here).
+    assert memory.render().splitlines()[1] == "seen potato: potato 2, potato 1 @ fridge 1 (here)"
     assert memory.render().endswith("put potato 1 in fridge 1")
 
 
@@ -103,7 +104,7 @@ def test_lamps_closing_inventory_and_refused_actions():
     lines = memory.render().splitlines()
     assert lines[0] == "at: drawer 1 (closed) | holding: bowl 1"
     assert lines[1:3] == ["seen bowl: none yet", "seen desklamp: desklamp 1 @ sidetable 1"]
-    assert lines[3] == "searched: sidetable 1, drawer 1 (closed)" and lines[4] == "unsearched: desk 1"
+    assert lines[3] == "searched: drawer 1 (closed); sidetable 1" and lines[4] == "unsearched: desk 1"
     assert lines[5] == "done: took bowl 1 from sidetable 1; turned on desklamp 1"
 
 
@@ -145,7 +146,25 @@ def test_prompt_shows_the_memory_block_and_without_one_is_the_old_prompt_exactly
     assert build_prompt(obs("")) == old
     block = play(EPISODE[:2]).render()
     with_memory = build_prompt(obs(block))
-    assert with_memory == old.replace("Recent steps:", f"Memory:\n{block}\nRecent steps:")
+    # With the memory: no recent steps, the task last, beside the answer that restates it.
+    assert with_memory == (
+        "You are a household robot in ALFWorld. The image shows the goal, the place in front of you and what it "
+        "holds, and what is in your hand. Complete the task with one admissible action per step.\n"
+        f"Memory:\n{block}\n"
+        "Observation: You arrive at fridge 1. The fridge 1 is closed.\n"
+        "Admissible actions: look, open fridge 1\n"
+        "Task: put a hot potato in fridge\n"
+        'Answer in JSON: {"thoughts": "say where you are and what you hold, what the task still needs, then choose '
+        'the next action", "action": "one admissible action"}')
+
+
+def test_memory_prompt_says_go_to_once_for_the_places_the_memory_names():
+    block = play(EPISODE[:2]).render()
+    legal = ("go to fridge 1", "go to microwave 1", "go to stoveburner 2", "go to bathtub 7", "look", "open fridge 1")
+    prompt = build_prompt(replace(obs(block), legal_actions=legal))
+    assert "microwave 1" in block and "bathtub 7" not in block and "stoveburner 1, 2" in block  # grouped
+    # A place the memory does not name keeps its own command; every admissible command stays reachable.
+    assert "Admissible actions: go to any place in the memory, go to bathtub 7, look, open fridge 1\n" in prompt
 
 
 @pytest.mark.parametrize("bad", ["This is a hot potato 1.", "", "Nothing happens."])

@@ -70,3 +70,33 @@ def test_default_rows_name_the_prompt_and_the_frames():
 def test_an_unknown_protocol_is_a_one_line_error(tmp_path):
     result = runner.invoke(app, ["eval", "numberline", "--protocol", "best-of-3", "--log-dir", str(tmp_path)])
     assert result.exit_code == 2 and "unknown protocol 'best-of-3'" in result.output and "Traceback" not in result.output
+
+
+def test_eval_scores_a_scripted_agent_with_its_own_row(tmp_path):
+    """The teacher and the privileged expert get rows of their own in docs/results.md (eval --agent)."""
+    out = tmp_path / "nl.json"
+    result = runner.invoke(app, ["eval", "numberline", "--agent", "expert", "--episodes", "3", "--num-envs", "3",
+                                 "--out", str(out), "--log-dir", str(tmp_path / "logs")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["agent"] == "expert" and data["model"] == "expert" and data["row"] == "expert"
+    assert data["success_rate"] == 1.0 and data["episodes"] == 3
+    steps = [s for p in find_episode_files([tmp_path / "logs"])[0] for s in read_episode(p).steps()]
+    assert steps and {s.agent_kind for s in steps} == {"expert"}
+    bad = runner.invoke(app, ["eval", "numberline", "--agent", "oracle", "--episodes", "1"])
+    assert bad.exit_code != 0 and "oracle" in bad.output
+
+
+def test_alfworld_rows_name_where_their_games_come_from(tmp_path, monkeypatch):
+    from vlm_agent.cli.environment import EnvOptions
+
+    monkeypatch.delenv("ALFWORLD_DATA", raising=False)
+    official, generated = tmp_path / "official", tmp_path / "seed7-n100"
+    for folder in (official, generated):
+        (folder / "json_2.1.1").mkdir(parents=True)
+    (generated / "generated.json").write_text(json.dumps({"seed": 7, "games": []}))
+    assert EnvOptions("alfworld", alfworld_data=official).split_label() == "valid_seen (official)"
+    assert EnvOptions("alfworld", alfworld_data=generated, split="valid_unseen").split_label() == "valid_unseen (generated, seed 7)"
+    assert EnvOptions("alfworld").split_label() == "valid_seen (generated, seed 0)"  # no data: the generated default
+    monkeypatch.setenv("ALFWORLD_DATA", str(official))
+    assert EnvOptions("alfworld", split="train").split_label() == "train (official)"

@@ -96,3 +96,13 @@ def test_the_ceilings_section_gives_the_experts_outcome(make_results):
 
     ceilings = make_results.Ceilings(optimal_outcome(), optimal_outcome(), 0.5, 0.6, 1)
     assert "42.9%" in "\n".join(make_results.ceilings_section(ceilings))
+
+
+def test_scripted_agents_rows_say_they_read_no_frame_and_decode_nothing(make_results):
+    text = make_results.render([
+        result("ALFWorld", 1.0, 140, row="teacher", agent="expert", split="valid_seen (official)", memory=True),
+        result("ALFWorld", 0.5, 140, row="model, no memory", split="valid_seen (official)", memory=False),
+    ])
+    teacher = table_row(text, "| vlm-agent teacher |")
+    assert teacher[1:4] == ["-", "memory", "scripted"] and "n=140, valid_seen (official)" in teacher[8]
+    assert table_row(text, "| vlm-agent model, no memory |")[1:4] == ["clear", "cot", "greedy"]

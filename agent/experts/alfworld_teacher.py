@@ -148,8 +148,8 @@ class Teacher:
         if not unsearched:
             return self._fallback(f"{why}, and every place is searched")
         best = max(unsearched, key=lambda r: self._score(kind, r))  # ties: the first in the room's order
-        searched = f"I have searched {len(memory.contents)} places and {len(unsearched)} are left"
-        why = f"{why}. {searched}; a {kind} is most likely at a {kind_of(best)}"
+        # No count of places searched or left: counting a list is hard for a small model and decides nothing.
+        why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"
         for verb in ("open", "examine"):  # a receptacle at the same spot as this one: no need to go
             if f"{verb} {best}" in self.legal:
                 return f"{verb} {best}", f"{why}, and {best} is right here, so I {verb} it."
