@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
@@ -20,15 +22,62 @@ from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
 from vlm_agent.runtime.loop import LoopConfig
 
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line however long
+
+
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr, on one line (the message's first)."""
+    lines = message.strip().splitlines()
+    err_console.print(f"[bold red]error:[/] {escape(lines[0] if lines else message)}", highlight=False)
+
+
+class OneLineErrors(TyperGroup):
+    """The command group whose usage errors (a value out of range, an unknown option) are one line, not a panel."""
+
+    def make_context(self, *args, **kwargs):
+        with one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def one_line_usage_errors():
+    """A usage error as `error: --episodes: Input should be greater than or equal to 1 (see vlm-agent play --help)`.
+
+    Typer carries click inside it (typer._click), so its usage errors are caught by their public
+    base, typer.TyperException, as typer's own error printer does.
+    """
+    try:
+        yield
+    except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # no arguments: the help itself (typer tells it by name too)
+            raise
+        print_error(usage_message(error))
+        raise typer.Exit(getattr(error, "exit_code", 2)) from None
+
+
+def usage_message(error: typer.TyperException) -> str:
+    """What was wrong, naming the option, and where the help is."""
+    param, ctx = getattr(error, "param", None), getattr(error, "ctx", None)
+    if param is not None and getattr(error, "param_hint", None) is None and type(error).__name__ != "MissingParameter":
+        message = f"{param.get_error_hint().replace(chr(39), '')}: {error.message}"
+    else:
+        message = error.format_message()
+    return f"{message.rstrip()} (see {ctx.command_path if ctx is not None else 'vlm-agent'} --help)"
+
+
 app = typer.Typer(
     name="vlm-agent",
     help="Fine-tune vision-language models into decision-making agents with reinforcement learning.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OneLineErrors,
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line however long
 
 
 @contextlib.contextmanager
@@ -49,7 +98,7 @@ def user_errors():
         if not isinstance(error, known + _rank_failure()):
             raise
         message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-        err_console.print(f"[bold red]error:[/] {message.splitlines()[0] if message else type(error).__name__}")
+        print_error(message or type(error).__name__)
         raise typer.Exit(2) from None
 
 
