@@ -20,6 +20,7 @@ from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
+from vlm_agent.core.write_errors import WriteFailed, check_writable
 from vlm_agent.runtime.loop import LoopConfig
 
 console = Console()
@@ -82,10 +83,11 @@ app = typer.Typer(
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn a user's mistake (bad flag value, missing file, unreadable model or log) into one line."""
+    """Turn a user's mistake (bad flag value, missing file, unreadable model or log) or the machine's refusal
+    (a read-only folder, a full disk) into one line naming what failed, and exit 2."""
     from vlm_agent.runtime.log_reader import LogFormatError
 
-    known: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, LogFormatError, KeyError)
+    known: tuple[type[BaseException], ...] = (ValueError, OSError, LogFormatError, KeyError)
     try:
         from vlm_agent.agent.model_loading import ModelLoadError
 
@@ -95,11 +97,18 @@ def user_errors():
     try:
         yield
     except Exception as error:
-        if not isinstance(error, known + _rank_failure()):
+        if not isinstance(error, known + _rank_failure()) or isinstance(error, BrokenPipeError):
             raise
-        message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-        print_error(message or type(error).__name__)
+        print_error(_one_line(error) or type(error).__name__)
         raise typer.Exit(2) from None
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    if isinstance(error, OSError) and not isinstance(error, WriteFailed) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"  # not "[Errno 13] Permission denied: 'path'"
+    return str(error)
 
 
 def _rank_failure() -> tuple[type[BaseException], ...]:
@@ -145,6 +154,7 @@ def play(options: Options) -> None:
     with user_errors():
         if options.agent == "human" and not interactive:
             raise ValueError("--agent human needs the terminal UI (a terminal, no --headless)")
+        check_writable(options.log_dir)  # before the model loads
         where = options.build(EnvOptions)
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
@@ -162,12 +172,13 @@ def play(options: Options) -> None:
             from vlm_agent.runtime.checkpoint_watch import watch_checkpoints
 
             watch_checkpoints(session, the_agent, options.model, on_event=(lambda line: None) if interactive else console.log)
-    if interactive:
-        from vlm_agent.tui.launch import run_play_tui
+    with user_errors():  # a log that cannot be written (full disk) ends the run in one line; the episodes written stay
+        if interactive:
+            from vlm_agent.tui.launch import run_play_tui
 
-        summary = run_play_tui(session)
-    else:
-        summary = run_headless(session, console)
+            summary = run_play_tui(session)
+        else:
+            summary = run_headless(session, console)
     print_summary(console, summary, f"{env_id} · {options.agent} agent")
     if summary.get("interrupted"):
         raise typer.Exit(130)

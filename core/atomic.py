@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Callable, IO
 
+from vlm_agent.core.write_errors import writing
+
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -19,18 +21,21 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` through `write(file)` into a temp name beside it, fsync, then rename."""
+    """Write `path` through `write(file)` into a temp name beside it, fsync, then rename.
+
+    A failed write (full disk, no permission) is WriteFailed naming `path`, and leaves no temp file.
+    """
     path = Path(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     try:
-        with open(temp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        with writing(path):
+            with open(temp, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
     finally:
-        if temp.exists():
-            temp.unlink()
+        temp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
 
@@ -50,13 +55,15 @@ def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
     import tempfile
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        fill(temp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        temp.rename(folder)
+        with writing(folder):
+            fill(temp)
+            if folder.exists():
+                shutil.rmtree(folder)
+            temp.rename(folder)
     finally:
         if temp.exists():
             shutil.rmtree(temp)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from vlm_agent.core.atomic import write_atomic, write_json_atomic
+from vlm_agent.core.write_errors import check_writable, writing
 from vlm_agent.runtime.log_schema import SCHEMA_VERSION, record_to_row, rows_to_table
 from vlm_agent.runtime.records import StepRecord
 
@@ -44,7 +45,9 @@ class EpisodeWriter:
     def __init__(self, run_dir: Path, manifest: dict):
         self.run_dir = Path(run_dir)
         self.episodes_dir = self.run_dir / EPISODES_DIR
-        self.episodes_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(self.run_dir.parent)  # the log root: a read-only one fails now, not at the first write
+        with writing(self.run_dir):
+            self.episodes_dir.mkdir(parents=True, exist_ok=True)
         self._buffers: dict[str, list[dict]] = {}
         self.episodes_written = 0
         self.episodes_dropped = 0
