@@ -1,15 +1,17 @@
 """Writes each finished episode to its own Parquet file, atomically, plus the run's manifest."""
 from __future__ import annotations
 
+import errno
 import platform
 import sys
 import time
+import uuid
 from importlib import metadata
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from vlm_agent.core.atomic import write_atomic, write_json_atomic
+from vlm_agent.core.atomic import PARTIAL_SUFFIX, remove_dead_partials, write_atomic, write_json_atomic
 from vlm_agent.core.write_errors import check_writable, writing
 from vlm_agent.runtime.log_schema import SCHEMA_VERSION, record_to_row, rows_to_table
 from vlm_agent.runtime.records import StepRecord
@@ -30,8 +32,13 @@ def package_versions() -> dict[str, str]:
 
 
 def new_run_id(env_name: str, agent_kind: str) -> str:
+    """<date>-<time>-<env>-<agent>-<random hex>: sorted by start time, unique (and the writer refuses a taken folder)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{env_name}-{agent_kind}-{time.time_ns() % 0x10000:04x}"
+    return f"{stamp}-{env_name}-{agent_kind}-{uuid.uuid4().hex[:8]}"
+
+
+class RunFolderTaken(FileExistsError):
+    """The run folder holds another run's manifest: a run folder has one writer."""
 
 
 class EpisodeWriter:
@@ -40,25 +47,43 @@ class EpisodeWriter:
     An episode is written to a temp name, flushed and renamed, so a crash never leaves half an
     episode and never loses a finished one. Episodes still running at `close()` are dropped and
     counted: a half episode is not training data.
+
+    The run folder and its manifest are made at the first episode (or `open()`), so a run that fails
+    before finishing one leaves nothing; the log root is checked for writability here, at once.
+    The manifest is created exclusively: a second writer on a run folder fails, never replaces it.
     """
 
     def __init__(self, run_dir: Path, manifest: dict):
         self.run_dir = Path(run_dir)
         self.episodes_dir = self.run_dir / EPISODES_DIR
-        check_writable(self.run_dir.parent)  # the log root: a read-only one fails now, not at the first write
-        with writing(self.run_dir):
-            self.episodes_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(self.run_dir.parent)  # the log root: a read-only one fails now, not after the first episode
         self._buffers: dict[str, list[dict]] = {}
         self.episodes_written = 0
         self.episodes_dropped = 0
-        full_manifest = {
+        self._manifest = {
             "schema_version": SCHEMA_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "command": sys.argv,
             "versions": package_versions(),
             **manifest,
         }
-        write_json_atomic(self.run_dir / MANIFEST, full_manifest)
+        self.opened = False
+
+    def open(self) -> None:
+        """Make the run folder and write its manifest (once); remove temp files dead writers left in the log root."""
+        if self.opened:
+            return
+        with writing(self.run_dir):
+            self.episodes_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            write_json_atomic(self.run_dir / MANIFEST, self._manifest, exclusive=True)
+        except FileExistsError:
+            raise RunFolderTaken(errno.EEXIST, "another run's folder (a run folder has one writer; its manifest is kept)",
+                                 str(self.run_dir)) from None
+        self.opened = True
+        root = self.run_dir.parent
+        candidates = [*root.glob(f"*/.*{PARTIAL_SUFFIX}"), *root.glob(f"*/{EPISODES_DIR}/.*{PARTIAL_SUFFIX}")]
+        remove_dead_partials(candidates)
 
     def on_step(self, record: StepRecord) -> None:
         rows = self._buffers.setdefault(record.episode_id, [])
@@ -67,6 +92,7 @@ class EpisodeWriter:
             self._write(record.episode_id, self._buffers.pop(record.episode_id))
 
     def _write(self, episode_id: str, rows: list[dict]) -> None:
+        self.open()
         table = rows_to_table(rows)
         write_atomic(self.episodes_dir / f"{episode_id}.parquet", lambda f: pq.write_table(table, f))
         self.episodes_written += 1

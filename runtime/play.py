@@ -35,7 +35,10 @@ class PlaySession:
         self.loop = RolloutLoop(config, agent, self.bus, self.run_id, teacher=teacher)
 
     def finish(self) -> dict:
-        """Close environments and the writer; write and return the summary."""
+        """Close environments and the writer; write and return the summary.
+
+        A run that logged no episode leaves no folder (and its summary names none).
+        """
         self.loop.close()
         self.writer.close()
         summary = {
@@ -43,9 +46,10 @@ class PlaySession:
             **self.stats.summary(),
             "episodes_written": self.writer.episodes_written,
             "episodes_dropped": self.writer.episodes_dropped,
-            "log_dir": str(self.run_dir),
         }
-        write_json_atomic(self.run_dir / "summary.json", summary)
+        if self.writer.opened:
+            summary["log_dir"] = str(self.run_dir)
+            write_json_atomic(self.run_dir / "summary.json", summary)
         return summary
 
 
