@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import platform
 import sys
 import time
@@ -46,7 +47,8 @@ class EpisodeWriter:
 
     An episode is written to a temp name, flushed and renamed, so a crash never leaves half an
     episode and never loses a finished one. Episodes still running at `close()` are dropped and
-    counted: a half episode is not training data.
+    counted (a half episode is not training data), unless the user stopped them: `close(keep_unfinished=True)`
+    writes each as it stands, its last step marked truncated.
 
     The run folder and its manifest are made at the first episode (or `open()`), so a run that fails
     before finishing one leaves nothing; the log root is checked for writability here, at once.
@@ -60,6 +62,7 @@ class EpisodeWriter:
         self._buffers: dict[str, list[dict]] = {}
         self.episodes_written = 0
         self.episodes_dropped = 0
+        self.episodes_kept_unfinished = 0
         self._manifest = {
             "schema_version": SCHEMA_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -97,6 +100,18 @@ class EpisodeWriter:
         write_atomic(self.episodes_dir / f"{episode_id}.parquet", lambda f: pq.write_table(table, f))
         self.episodes_written += 1
 
-    def close(self) -> None:
-        self.episodes_dropped += len(self._buffers)
-        self._buffers.clear()
+    def close(self, keep_unfinished: bool = False) -> None:
+        """Drop (and count) the episodes still running; with `keep_unfinished`, write them as truncated instead."""
+        buffers, self._buffers = self._buffers, {}
+        if not keep_unfinished:
+            self.episodes_dropped += len(buffers)
+            return
+        for episode_id, rows in buffers.items():
+            self._write(episode_id, [*rows[:-1], _stopped_here(rows[-1])])
+            self.episodes_kept_unfinished += 1
+
+
+def _stopped_here(row: dict) -> dict:
+    """An episode's last logged step as the end of an episode the user stopped: truncated, not a success."""
+    info = json.loads(row["info"])
+    return {**row, "truncated": True, "success": False, "info": json.dumps({**info, "stopped_by_user": True}, sort_keys=True)}

@@ -191,3 +191,18 @@ def test_a_second_writer_on_a_run_folder_never_replaces_its_manifest_or_episodes
     loop.close()
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
+
+def test_quitting_logs_the_episode_in_progress_as_truncated(tmp_path):
+    config = LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=3, seed=2)  # seed 2's first episode takes four steps
+    session = PlaySession(config, ExpertAgent(seed=0), tmp_path, "numberline")
+    played = []
+    session.bus.subscribe(played.append)
+    session.loop.step()
+    session.loop.step()
+    summary = session.finish(keep_unfinished=True)
+    [episode] = iter_episodes([tmp_path])
+    steps = list(episode.steps())
+    assert [(s.step, s.action_sent, s.reward) for s in steps] == [(r.step, r.action_sent, r.reward) for r in played]
+    assert [s.truncated for s in steps] == [False, True] and not steps[-1].terminated and steps[-1].success is False
+    assert steps[-1].info["stopped_by_user"] and "stopped_by_user" not in steps[0].info
+    assert summary["episodes_kept_unfinished"] == 1 and summary["episodes_dropped"] == 0 and summary["episodes_written"] == 1
