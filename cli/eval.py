@@ -24,6 +24,7 @@ from vlm_agent.runtime.loop import LoopConfig
 PROTOCOLS = ("as-given", "paper", "both")
 EVAL_AGENTS = ("vlm", "expert", "expert-privileged", "random")
 PAPER_TEMPERATURE = 0.2  # the paper samples its reported episodes at 0.2 (shared/docs/rl4vlm.md)
+DEFAULT_OUT_DIR = Path("eval")
 
 
 @dataclass
@@ -56,6 +57,7 @@ def evaluate(options: Options) -> None:
     """Evaluate a model: success rate with its 95% interval, per task type, invalid actions, length."""
     from vlm_agent.runtime.agent_factory import make_agent, model_path
     from vlm_agent.core.atomic import write_json_atomic
+    from vlm_agent.core.write_errors import check_writable, writing
     from vlm_agent.cli.main import console, placement_of, user_errors
     from vlm_agent.runtime.play import PlaySession, run_headless
     from vlm_agent.cli.summary_view import print_summary
@@ -67,13 +69,16 @@ def evaluate(options: Options) -> None:
         eval_options = options.build(EvalOptions)
         protocol, kind = eval_options.protocol, eval_options.agent
         passes = decoding_passes(protocol, options.build(SamplingConfig))
+        # Where the results go is checked before the model plays, not after the table is printed.
+        check_writable(options.log_dir)
+        check_writable(options.out.parent, naming=options.out) if options.out else check_writable(DEFAULT_OUT_DIR)
     short = env_id.split("/")[-1].split("-")[0].lower()
     protocols: dict[str, dict] = {}
     for name, sampling in passes:
         with user_errors():
             agent = make_agent(kind, model=options.model, seed=options.seed, sampling=sampling, placement=placement_of(options))
             session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)) if kind == "vlm" else kind, "eval": True})
-        summary = run_headless(session, console)
+            summary = run_headless(session, console)
         summary["show_tasks"] = env_id.endswith("ALFWorld-v0")
         print_summary(console, summary, f"eval {env_id} · {agent.policy_version} · {describe_decoding(sampling)}")
         knobs = {} if sampling.greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p}
@@ -100,9 +105,11 @@ def evaluate(options: Options) -> None:
         "protocols": protocols,
     }
     suffix = ("" if where.render == "clear" else f"-{where.render}-frames") + ("" if protocol == "as-given" else f"-{protocol}")
-    path = options.out or Path("eval") / f"{short}-{agent.policy_version or (kind if kind != 'vlm' else 'model')}-{first.prompt}{suffix}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, result)
+    path = options.out or DEFAULT_OUT_DIR / f"{short}-{agent.policy_version or (kind if kind != 'vlm' else 'model')}-{first.prompt}{suffix}.json"
+    with user_errors():
+        with writing(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, result)
     console.print(f"results: {path}")
     if any(p.get("interrupted") for p in protocols.values()) or len(protocols) < len(passes):
         raise typer.Exit(130)

@@ -13,12 +13,63 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from vlm_agent.agent.device_config import TRAINING_ONLY, DeviceConfig
 from vlm_agent.agent.sampling_config import SamplingConfig
 from vlm_agent.cli.environment import EnvOptions
 from vlm_agent.cli.options import Options, options_command
+from vlm_agent.core.write_errors import WriteFailed, check_writable
 from vlm_agent.runtime.loop import LoopConfig
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line however long
+
+
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr, on one line (the message's first)."""
+    lines = message.strip().splitlines()
+    err_console.print(f"[bold red]error:[/] {escape(lines[0] if lines else message)}", highlight=False)
+
+
+class OneLineErrors(TyperGroup):
+    """The command group whose usage errors (a value out of range, an unknown option) are one line, not a panel."""
+
+    def make_context(self, *args, **kwargs):
+        with one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def one_line_usage_errors():
+    """A usage error as `error: --episodes: Input should be greater than or equal to 1 (see vlm-agent play --help)`.
+
+    Typer carries click inside it (typer._click), so its usage errors are caught by their public
+    base, typer.TyperException, as typer's own error printer does.
+    """
+    try:
+        yield
+    except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # no arguments: the help itself (typer tells it by name too)
+            raise
+        print_error(usage_message(error))
+        raise typer.Exit(getattr(error, "exit_code", 2)) from None
+
+
+def usage_message(error: typer.TyperException) -> str:
+    """What was wrong, naming the option, and where the help is."""
+    param, ctx = getattr(error, "param", None), getattr(error, "ctx", None)
+    if param is not None and getattr(error, "param_hint", None) is None and type(error).__name__ != "MissingParameter":
+        message = f"{param.get_error_hint().replace(chr(39), '')}: {error.message}"
+    else:
+        message = error.format_message()
+    return f"{message.rstrip()} (see {ctx.command_path if ctx is not None else 'vlm-agent'} --help)"
+
 
 app = typer.Typer(
     name="vlm-agent",
@@ -26,17 +77,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OneLineErrors,
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line however long
 
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn a user's mistake (bad flag value, missing file, unreadable model or log) into one line."""
+    """Turn a user's mistake (bad flag value, missing file, unreadable model or log) or the machine's refusal
+    (a read-only folder, a full disk) into one line naming what failed, and exit 2."""
     from vlm_agent.runtime.log_reader import LogFormatError
 
-    known: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, LogFormatError, KeyError)
+    known: tuple[type[BaseException], ...] = (ValueError, OSError, LogFormatError, KeyError)
     try:
         from vlm_agent.agent.model_loading import ModelLoadError
 
@@ -46,11 +97,18 @@ def user_errors():
     try:
         yield
     except Exception as error:
-        if not isinstance(error, known + _rank_failure()):
+        if not isinstance(error, known + _rank_failure()) or isinstance(error, BrokenPipeError):
             raise
-        message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-        err_console.print(f"[bold red]error:[/] {message.splitlines()[0] if message else type(error).__name__}")
+        print_error(_one_line(error) or type(error).__name__)
         raise typer.Exit(2) from None
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    if isinstance(error, OSError) and not isinstance(error, WriteFailed) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"  # not "[Errno 13] Permission denied: 'path'"
+    return str(error)
 
 
 def _rank_failure() -> tuple[type[BaseException], ...]:
@@ -96,6 +154,7 @@ def play(options: Options) -> None:
     with user_errors():
         if options.agent == "human" and not interactive:
             raise ValueError("--agent human needs the terminal UI (a terminal, no --headless)")
+        check_writable(options.log_dir)  # before the model loads
         where = options.build(EnvOptions)
         env_id = where.env_id()
         config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
@@ -113,12 +172,13 @@ def play(options: Options) -> None:
             from vlm_agent.runtime.checkpoint_watch import watch_checkpoints
 
             watch_checkpoints(session, the_agent, options.model, on_event=(lambda line: None) if interactive else console.log)
-    if interactive:
-        from vlm_agent.tui.launch import run_play_tui
+    with user_errors():  # a log that cannot be written (full disk) ends the run in one line; the episodes written stay
+        if interactive:
+            from vlm_agent.tui.launch import run_play_tui
 
-        summary = run_play_tui(session)
-    else:
-        summary = run_headless(session, console)
+            summary = run_play_tui(session)
+        else:
+            summary = run_headless(session, console)
     print_summary(console, summary, f"{env_id} · {options.agent} agent")
     if summary.get("interrupted"):
         raise typer.Exit(130)

@@ -141,11 +141,13 @@ def sft(options: Options) -> None:
     """Supervised fine-tuning on logged expert answers (loss on answer tokens only)."""
     from vlm_agent.cli.main import console, err_console, quiet_other_ranks, user_errors
     from vlm_agent.cli.progress import published_line, train_with_progress
+    from vlm_agent.core.write_errors import check_writable
     from vlm_agent.training.sft import run_sft
     from vlm_agent.training.sft_data import load_sft_data
 
     quiet_other_ranks()
     with user_errors():
+        check_writable(options.out)  # before minutes of log reading
         data = load_sft_data(options.logs, options.held_out, captions=options.captions,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")

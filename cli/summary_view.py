@@ -16,6 +16,8 @@ def print_summary(console: Console, summary: dict, title: str) -> None:
     table.add_row("mean episode length", f"{summary['mean_length']:.1f}")
     table.add_row("invalid-action rate", f"{summary['invalid_action_rate']:.1%}")
     table.add_row("env steps/s", f"{summary['env_steps_per_second']:.1f}")
+    if summary.get("episodes_kept_unfinished"):
+        table.add_row("unfinished, logged as truncated", str(summary["episodes_kept_unfinished"]))
     if "log_dir" in summary:
         table.add_row("logs", summary["log_dir"])
     console.print(table)

@@ -166,6 +166,7 @@ def _short_name(env_id: str) -> str:
                  exclude={"greedy", "fsdp", "dist_timeout"})
 def train(options: Options) -> None:
     """Online PPO: collect with the current policy, update, publish, repeat (in one process, or with --rollout-workers on Ray)."""
+    from vlm_agent.core.write_errors import check_writable
     from vlm_agent.runtime.agent_factory import default_model_dir
     from vlm_agent.cli.main import console, user_errors
     from vlm_agent.training.finetune import PPOTrainer
@@ -185,6 +186,7 @@ def train(options: Options) -> None:
         loop_config = options.build(LoopConfig, env_id=env_id, env_kwargs=where.env_kwargs())
         sampling = {**options.build(SamplingConfig).policy_kwargs(), "seed": options.seed}
         start = options.model if options.model is not None or options.resume else default_model_dir()
+        check_writable(options.log_dir)  # before the model loads (the checkpoint root --out is claimed then, first)
         workers = options.build(WorkersConfig)
         if workers.rollout_workers:
             from vlm_agent.runtime.rollout_workers import import_ray

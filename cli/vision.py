@@ -25,13 +25,15 @@ def vision_pretrain(options: Options) -> None:
     """Vision pretraining: image tokens alone learn to predict each frame's caption (its text state)."""
     from vlm_agent.cli.main import console, err_console, quiet_other_ranks, user_errors
     from vlm_agent.cli.progress import published_line, train_with_progress
+    from vlm_agent.core.write_errors import check_writable
     from vlm_agent.runtime.checkpoints import resolve_model_dir
     from vlm_agent.training.sft_data import load_sft_data
     from vlm_agent.training.vision_pretrain import run_vision_pretrain
 
     quiet_other_ranks()
     with user_errors():
-        resolve_model_dir(options.model)  # a wrong --model fails before minutes of log reading
+        resolve_model_dir(options.model)  # a wrong --model or a read-only --out fails before minutes of log reading
+        check_writable(options.out)
         data = load_sft_data(options.logs, options.held_out, captions=True,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         frames = sum(e.kind == "caption" for e in data.train)

@@ -1,10 +1,14 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Callable, IO
+
+from vlm_agent.core.write_errors import writing
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -18,30 +22,83 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` through `write(file)` into a temp name beside it, fsync, then rename."""
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None], *, exclusive: bool = False) -> None:
+    """Write `path` through `write(file)` into a temp name beside it, fsync, then rename.
+
+    With `exclusive`, an existing `path` is never replaced: FileExistsError naming it instead.
+    A failed write (full disk, no permission) is WriteFailed naming `path`, and leaves no temp file.
+    """
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    temp = partial_path(path)
     try:
-        with open(temp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        with writing(path):
+            with open(temp, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if exclusive:
+            try:
+                os.link(temp, path)  # fails if `path` exists, where a rename would replace it
+            except FileExistsError:
+                raise FileExistsError(errno.EEXIST, "exists already (not replaced)", str(path)) from None
+        else:
+            with writing(path):
+                os.replace(temp, path)
     finally:
-        if temp.exists():
-            temp.unlink()
+        temp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict, *, exclusive: bool = False) -> None:
     payload = (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
-    write_atomic(path, lambda handle: handle.write(payload))
+    write_atomic(path, lambda handle: handle.write(payload), exclusive=exclusive)
+
+
+def partial_path(path: Path) -> Path:
+    """The temp name `path` is written under: hidden, with the writer's pid and host, so a later writer can tell if it died."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{socket.gethostname()}{PARTIAL_SUFFIX}")
 
 
 def is_partial(path: Path) -> bool:
     """A temp file of a write that never finished (the process died before the rename)."""
     return path.name.endswith(PARTIAL_SUFFIX)
+
+
+def partial_owner(path: Path) -> tuple[int, str] | None:
+    """(pid, host) of the process writing a temp file named by `partial_path`; None for other names."""
+    stem = path.name.removesuffix(PARTIAL_SUFFIX)
+    before, at, host = stem.rpartition("@")  # a host name may hold dots, never an @
+    pid = before.rsplit(".", 1)[-1]
+    return (int(pid), host) if path.name != stem and at and pid.isdigit() and host else None
+
+
+def remove_dead_partials(paths: list[Path]) -> list[Path]:
+    """Remove the temp files among `paths` whose writer was a process of this host that is gone; return them.
+
+    A temp file of a live process (its write is in progress), of another host (its liveness cannot
+    be asked) or with an older name (no host in it) is left alone.
+    """
+    host = socket.gethostname()
+    removed = []
+    for path in paths:
+        owner = partial_owner(path)
+        if owner is None or owner[1] != host or _alive(owner[0]):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
@@ -50,13 +107,15 @@ def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
     import tempfile
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        fill(temp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        temp.rename(folder)
+        with writing(folder):
+            fill(temp)
+            if folder.exists():
+                shutil.rmtree(folder)
+            temp.rename(folder)
     finally:
         if temp.exists():
             shutil.rmtree(temp)

@@ -16,6 +16,7 @@ is no longer the version this store started from or last published.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -30,6 +31,7 @@ from typing import Callable, Iterator
 
 from vlm_agent.core.atomic import PARTIAL_SUFFIX, fsync_dir, write_atomic
 from vlm_agent.core.finite_json import finite_or_none
+from vlm_agent.core.write_errors import WriteFailed, disk_full, writing
 
 LATEST = "LATEST"
 VERSIONS = "versions"
@@ -143,8 +145,9 @@ class CheckpointStore:
         Claim before reading the version to start from: the claim restarts `expected_latest` at
         what LATEST is once no other writer can move it.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        with writing(self.root):  # a read-only --out fails here, before any training
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -173,13 +176,15 @@ class CheckpointStore:
         """
         self._check_latest()
         versions = self.root / VERSIONS
-        versions.mkdir(parents=True, exist_ok=True)
         # The number is taken only at the switch, so the temp name is unique without it.
         temp = versions / f".{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
-        temp.mkdir()
+        with writing(versions):
+            versions.mkdir(parents=True, exist_ok=True)
+            temp.mkdir()
         try:
-            save(temp)
-            with _switch_lock(self.root):
+            with writing(versions), _disk_full_is_a_write_failure(versions):
+                save(temp)
+            with writing(versions), _switch_lock(self.root):
                 previous = self._check_latest()
                 number = (max((r.number for r in self.versions()), default=0)) + 1
                 name = f"v{number:06d}"
@@ -220,6 +225,19 @@ class CheckpointStore:
         for path in removed:
             shutil.rmtree(path, ignore_errors=True)
         return removed
+
+
+@contextlib.contextmanager
+def _disk_full_is_a_write_failure(folder: Path) -> Iterator[None]:
+    """torch and safetensors report a full disk as their own errors (RuntimeError...): name it as the OSError it is."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as error:
+        if not disk_full(folder):
+            raise
+        raise WriteFailed(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder)) from error
 
 
 def _read_holder(fd: int) -> Holder | None:

@@ -1,6 +1,8 @@
 """Reads episode logs back: runs, episodes and steps, rejecting malformed files with one line."""
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -9,10 +11,11 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from PIL import Image
 
 from vlm_agent.core.atomic import is_partial
 from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
-from vlm_agent.runtime.log_schema import SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, V1_NAMES, StepRow, table_rows, upgrade_v1
+from vlm_agent.runtime.log_schema import JSON_FIELDS, SCHEMA, SCHEMA_KEY, SCHEMA_VERSION, V1_NAMES, StepRow, table_rows, upgrade_v1
 from vlm_agent.runtime.records import StepRecord
 
 if TYPE_CHECKING:  # pandas costs a third of a second to import: only readers that want frames pay it
@@ -50,7 +53,11 @@ class Episode:
 
     def steps(self) -> Iterator[StepRecord]:
         for row in self.rows:
-            yield row.to_record()
+            try:
+                record = row.to_record()
+            except Exception as error:  # noqa: BLE001  (a PNG whose checksums hold but whose pixels do not decode)
+                raise LogFormatError(f"{self.path}: the frame of step {row.step} does not decode ({_first_line(error)})") from None
+            yield record
 
     @property
     def total_reward(self) -> float:
@@ -81,17 +88,51 @@ def read_episode(path: Path) -> Episode:
         raise LogFormatError(f"{path}: episode has no steps")
     if not (table.column("terminated")[-1].as_py() or table.column("truncated")[-1].as_py()):
         raise LogFormatError(f"{path}: episode does not end (last step neither terminated nor truncated)")
-    if version == 1:
-        table = upgrade_v1(table, _manifest_model(path))
-    return Episode(path=path, table=table.select(SCHEMA.names).cast(SCHEMA))
+    try:
+        if version == 1:
+            table = upgrade_v1(table, _manifest_model(path))
+        table = table.select(SCHEMA.names).cast(SCHEMA)
+        table.validate(full=True)  # Parquet leaves text unchecked: not UTF-8 would fail whoever reads it
+    except (pa.ArrowException, ValueError) as error:
+        raise LogFormatError(f"{path}: columns of the wrong type ({_first_line(error)})") from None
+    _check_values(table, path)
+    return Episode(path=path, table=table)
+
+
+# Columns every step must fill (the others may be empty: no log-probs for a scripted agent, no value...).
+_FILLED = [f.name for f in dataclasses.fields(StepRow) if "None" not in str(f.type) and f.name not in JSON_FIELDS]
+
+
+def _check_values(table: pa.Table, path: Path) -> None:
+    """LogFormatError unless the values are ones the readers can use: steps filled in, JSON objects, PNG frames.
+
+    Checked once here, so a damaged file is skipped as a whole (iter_episodes' on_skip), not found
+    out step by step by whoever decodes it.
+    """
+    for name in _FILLED:
+        if table.column(name).null_count:
+            raise LogFormatError(f"{path}: column {name} has empty values")
+    for name in JSON_FIELDS:
+        for text in table.column(name).to_pylist():
+            try:
+                if text and not isinstance(json.loads(text), dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as error:  # json's errors are ValueErrors
+                raise LogFormatError(f"{path}: column {name} holds {text[:40]!r}, not a JSON object ({_first_line(error)})") from None
+    for step, data in enumerate(table.column("frame_png").to_pylist()):
+        try:
+            Image.open(io.BytesIO(data)).verify()  # the chunks' checksums: no pixels decoded
+        except Exception as error:  # noqa: BLE001  (PIL raises anything from SyntaxError to struct.error)
+            raise LogFormatError(f"{path}: the frame of row {step} is not a readable PNG ({_first_line(error)})") from None
 
 
 def _manifest_model(episode_path: Path) -> str | None:
     """The `model` a v1 run's manifest names (None if it names none or cannot be read)."""
     try:
-        return json.loads((episode_path.parent.parent / MANIFEST).read_text()).get("model")
-    except (OSError, json.JSONDecodeError, AttributeError):
+        model = json.loads((episode_path.parent.parent / MANIFEST).read_text()).get("model")
+    except (OSError, ValueError, AttributeError):  # ValueError: not UTF-8, not JSON; AttributeError: not an object
         return None
+    return model if isinstance(model, str) else None
 
 
 def find_episode_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
@@ -140,8 +181,10 @@ def iter_runs(log_dir: Path) -> Iterator[tuple[Path, dict]]:
         run_dir = manifest_path.parent
         try:
             manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:  # ValueError: not UTF-8, not JSON
             raise LogFormatError(f"{manifest_path}: unreadable manifest ({_first_line(error)})") from None
+        if not isinstance(manifest, dict):
+            raise LogFormatError(f"{manifest_path}: unreadable manifest (not a JSON object)")
         if (run_dir / EPISODES_DIR).is_dir():
             yield run_dir, manifest
 

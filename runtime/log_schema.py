@@ -64,7 +64,7 @@ SCHEMA = pa.schema(
     metadata={SCHEMA_KEY: str(SCHEMA_VERSION).encode()},
 )
 
-_JSON_FIELDS = ("sampling", "info")
+JSON_FIELDS = ("sampling", "info")
 V2_COLUMNS = ("constrained", "constrained_logprobs", "model_root")
 V1_NAMES = [name for name in SCHEMA.names if name not in V2_COLUMNS]
 
@@ -98,7 +98,7 @@ class StepRow(StepFacts):
 def record_to_row(record: StepRecord) -> dict:
     row = {name: getattr(record, name) for name in SCHEMA.names if hasattr(record, name)}
     row["frame_png"] = encode_png(record.frame)
-    for name in _JSON_FIELDS:
+    for name in JSON_FIELDS:
         row[name] = json.dumps(getattr(record, name), sort_keys=True)
     return row
 
@@ -111,7 +111,7 @@ def table_rows(table: pa.Table) -> list[StepRow]:
     """The typed rows of an episode table in the current schema."""
     rows = []
     for row in table.select(SCHEMA.names).to_pylist():
-        for name in _JSON_FIELDS:
+        for name in JSON_FIELDS:
             row[name] = json.loads(row[name]) if row[name] else {}
         rows.append(StepRow(**row))
     return rows

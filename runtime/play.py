@@ -34,18 +34,24 @@ class PlaySession:
         self.bus.subscribe(self.stats.on_step)
         self.loop = RolloutLoop(config, agent, self.bus, self.run_id, teacher=teacher)
 
-    def finish(self) -> dict:
-        """Close environments and the writer; write and return the summary."""
+    def finish(self, keep_unfinished: bool = False) -> dict:
+        """Close environments and the writer; write and return the summary.
+
+        `keep_unfinished` (the user quit): the episodes in progress are logged as truncated, not dropped.
+        A run that logged no episode leaves no folder (and its summary names none).
+        """
         self.loop.close()
-        self.writer.close()
+        self.writer.close(keep_unfinished=keep_unfinished)
         summary = {
             "run_id": self.run_id,
             **self.stats.summary(),
             "episodes_written": self.writer.episodes_written,
             "episodes_dropped": self.writer.episodes_dropped,
-            "log_dir": str(self.run_dir),
+            "episodes_kept_unfinished": self.writer.episodes_kept_unfinished,
         }
-        write_json_atomic(self.run_dir / "summary.json", summary)
+        if self.writer.opened:
+            summary["log_dir"] = str(self.run_dir)
+            write_json_atomic(self.run_dir / "summary.json", summary)
         return summary
 
 

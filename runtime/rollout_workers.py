@@ -121,6 +121,7 @@ class RolloutWorker:
         model = {"model": str(spec.model)} if spec.model is not None else {}
         manifest = {**model, **spec.manifest, "rollout": rollout}
         self.session = PlaySession(loop, self.agent, spec.folder, f"{_env_name(spec.loop.env_id)}-w{index}", manifest)
+        self.session.writer.open()  # the folder marks this incarnation (and keeps its summary) before any episode ends
         self._watcher = None
         if spec.reload:
             from vlm_agent.runtime.checkpoint_watch import CheckpointWatcher

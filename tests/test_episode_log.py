@@ -1,5 +1,10 @@
 """Episode logs: one atomic Parquet file per finished episode, read back exactly, bad files rejected."""
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -8,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vlm_agent.agent.experts import ExpertAgent
-from vlm_agent.runtime.episode_log import EpisodeWriter
+from vlm_agent.runtime.episode_log import EpisodeWriter, new_run_id
 from vlm_agent.runtime.log_reader import (
     LogFormatError,
     find_episode_files,
@@ -18,6 +23,7 @@ from vlm_agent.runtime.log_reader import (
     read_steps,
 )
 from vlm_agent.runtime.loop import LoopConfig, RolloutLoop
+from vlm_agent.runtime.play import PlaySession
 from vlm_agent.runtime.records import RecordBus
 
 
@@ -126,3 +132,77 @@ def test_sampling_and_info_survive_as_json(tmp_path):
     play_and_log(tmp_path / "run", episodes=1, num_envs=1)
     row = pd.read_parquet(next((tmp_path / "run" / "episodes").glob("*.parquet"))).iloc[-1]
     assert json.loads(row["sampling"]) == {} and isinstance(json.loads(row["info"]), dict)
+
+
+# --- what a run leaves behind -----------------------------------------------------------------------
+def test_the_next_writer_removes_the_temp_files_of_dead_writers_only(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()
+    episodes = tmp_path / "killed-run" / "episodes"
+    episodes.mkdir(parents=True)
+    removed = [episodes / f".ep000003.parquet.{dead.pid}@{host}.partial", episodes.parent / f".summary.json.{dead.pid}@{host}.partial"]
+    kept = [
+        episodes / f".ep000004.parquet.{alive.pid}@{host}.partial",  # a write in progress
+        episodes / f".ep000005.parquet.{dead.pid}@another-host.example.org.partial",  # its process cannot be asked
+        episodes / f".ep000006.parquet.{dead.pid}.partial",  # named before the host was: whose is unknown
+    ]
+    try:
+        for path in removed + kept:
+            path.write_bytes(b"PAR1")
+        play_and_log(tmp_path / "next-run", episodes=1, num_envs=1)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert [path.exists() for path in removed] == [False, False]
+    assert [path.exists() for path in kept] == [True, True, True]
+
+
+class BrokenAgent(ExpertAgent):
+    def act(self, observations):
+        raise RuntimeError("the model fell over")
+
+
+def test_a_run_that_fails_before_its_first_episode_leaves_no_folder(tmp_path):
+    session = PlaySession(LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=2), BrokenAgent(seed=0), tmp_path / "logs", "numberline")
+    with pytest.raises(RuntimeError):
+        session.loop.step()
+    summary = session.finish()
+    assert list(tmp_path.rglob("*")) == [] and "log_dir" not in summary
+
+
+def test_run_ids_made_in_the_same_instant_differ(monkeypatch):
+    monkeypatch.setattr(time, "time_ns", lambda: 1_800_000_000_000_000_000)
+    monkeypatch.setattr(time, "strftime", lambda *args: "20270115-093000")
+    assert len({new_run_id("numberline", "expert") for _ in range(5000)}) == 5000
+
+
+def test_a_second_writer_on_a_run_folder_never_replaces_its_manifest_or_episodes(tmp_path):
+    run = tmp_path / "run"
+    play_and_log(run, episodes=1, num_envs=1)
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    bus = RecordBus()
+    second = EpisodeWriter(run, {"note": "another run"})
+    bus.subscribe(second.on_step)
+    loop = RolloutLoop(LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=1), ExpertAgent(seed=0), bus, "r2")
+    with pytest.raises(FileExistsError, match="one writer"):
+        loop.run()
+    loop.close()
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+
+
+def test_quitting_logs_the_episode_in_progress_as_truncated(tmp_path):
+    config = LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=3, seed=2)  # seed 2's first episode takes four steps
+    session = PlaySession(config, ExpertAgent(seed=0), tmp_path, "numberline")
+    played = []
+    session.bus.subscribe(played.append)
+    session.loop.step()
+    session.loop.step()
+    summary = session.finish(keep_unfinished=True)
+    [episode] = iter_episodes([tmp_path])
+    steps = list(episode.steps())
+    assert [(s.step, s.action_sent, s.reward) for s in steps] == [(r.step, r.action_sent, r.reward) for r in played]
+    assert [s.truncated for s in steps] == [False, True] and not steps[-1].terminated and steps[-1].success is False
+    assert steps[-1].info["stopped_by_user"] and "stopped_by_user" not in steps[0].info
+    assert summary["episodes_kept_unfinished"] == 1 and summary["episodes_dropped"] == 0 and summary["episodes_written"] == 1

@@ -32,9 +32,10 @@ def run(scenario):
 
 
 def finish(app):
+    """Close the session as the launcher does once the app has exited."""
     app.stop_runtime()
     assert app.stopped.wait(10)
-    return app.session.finish()
+    return app.close_session()
 
 
 def test_expert_play_shows_frame_answer_action_and_stats_and_q_keeps_the_log(tmp_path):
@@ -73,6 +74,25 @@ def test_quitting_mid_run_finishes_the_log_and_keeps_every_finished_episode(tmp_
     assert summary["episodes_written"] >= 3
     assert len(list(iter_episodes([tmp_path]))) == summary["episodes_written"]
     assert (tmp_path / summary["run_id"] / "summary.json").is_file()
+
+
+def test_quitting_mid_episode_logs_the_episode_in_progress_as_truncated(tmp_path):
+    session = numberline_session(ExpertAgent(seed=0), tmp_path, episodes=5)  # seed 0's first episode takes two steps
+    app = PlayApp(session, paused=True, speed=0)
+
+    async def scenario():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("s")
+            await wait_until(pilot, lambda: app.views[0].record is not None)
+            assert not app.views[0].record.done
+            await quit_app(app, pilot)
+
+    run(scenario)
+    summary = finish(app)
+    [episode] = iter_episodes([tmp_path])
+    [step] = episode.steps()
+    assert step.truncated and not step.terminated and step.success is False and step.info["stopped_by_user"]
+    assert summary["episodes_written"] == 1 and summary["episodes_kept_unfinished"] == 1 and summary["episodes_dropped"] == 0
 
 
 def test_pause_single_step_speed_and_next_episode(tmp_path):

@@ -1,6 +1,5 @@
 """`vlm-agent replay`: browsing logged episodes, token colouring, values against realised returns."""
 import asyncio
-import json
 
 import pytest
 from tui_fakes import StreamingFakeVLM, char_decoder, numberline_session, wait_until
@@ -12,10 +11,8 @@ from vlm_agent.tui.replay_data import returns_to_go, token_decoder_for, token_pi
 
 
 def play_headless(agent, log_dir, episodes, model_dir=None):
-    session = numberline_session(agent, log_dir, episodes=episodes)
-    if model_dir is not None:  # what the CLI writes for --model
-        manifest = log_dir / session.run_id / "manifest.json"
-        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "model": str(model_dir)}))
+    extra = {"model": str(model_dir)} if model_dir is not None else None  # what the CLI writes for --model
+    session = numberline_session(agent, log_dir, episodes=episodes, manifest_extra=extra)
     session.loop.run()
     return session.finish()
 

@@ -15,9 +15,9 @@ from vlm_agent.tui.answer_text import thoughts_span
 NUMBERLINE = "vlm_agent/NumberLine-v0"
 
 
-def numberline_session(agent, log_dir: Path, episodes: int = 3, num_envs: int = 1) -> PlaySession:
+def numberline_session(agent, log_dir: Path, episodes: int = 3, num_envs: int = 1, manifest_extra: dict | None = None) -> PlaySession:
     config = LoopConfig(NUMBERLINE, episodes=episodes, num_envs=num_envs, seed=0)
-    return PlaySession(config, agent, log_dir, "numberline")
+    return PlaySession(config, agent, log_dir, "numberline", manifest_extra)
 
 
 def char_tokens(decision: Decision, value: float) -> Decision:

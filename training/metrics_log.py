@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from vlm_agent.core.finite_json import finite_or_none
+from vlm_agent.core.write_errors import writing
 
 # TensorBoard tags, grouped as CleanRL groups them.
 TAGS = {
@@ -36,8 +37,9 @@ class MetricsLog:
 
     def __init__(self, out: Path):
         self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.jsonl = self.out / "metrics.jsonl"
+        with writing(self.out):
+            self.out.mkdir(parents=True, exist_ok=True)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -48,7 +50,7 @@ class MetricsLog:
     def log(self, update: int, metrics: dict, counter: str = "update") -> None:
         """Append `metrics` as one line that starts with {counter: update, "time": now}."""
         record = finite_or_none({counter: update, "time": time.time(), **metrics})
-        with open(self.jsonl, "a") as handle:
+        with writing(self.jsonl), open(self.jsonl, "a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
         if self.writer is None:
             return

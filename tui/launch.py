@@ -11,7 +11,7 @@ from vlm_agent.runtime.play import PlaySession
 
 
 def run_play_tui(session: PlaySession) -> dict:
-    """Run the live view until the user quits; close the log exactly once; return the summary.
+    """Run the live view until the user quits; close the log exactly once (keeping the episodes in progress); return the summary.
 
     An error inside the runtime is shown in the view and raised again here, after every finished
     episode has been written.
@@ -22,10 +22,7 @@ def run_play_tui(session: PlaySession) -> dict:
     try:
         app.run()
     finally:
-        app.stop_runtime()
-        if app.worker is not None:
-            app.stopped.wait()
-        summary = session.finish()
+        summary = app.close_session()
     if app.error is not None:
         raise app.error
     summary["interrupted"] = False

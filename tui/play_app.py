@@ -118,6 +118,17 @@ class PlayApp(App):
     def _on_tokens(self, partials: list[str]) -> None:
         self.feed.put(Tokens(tuple(partials)))
 
+    def close_session(self) -> dict:
+        """Once the app has exited: stop the runtime after its step in progress and close the log (once); the summary.
+
+        The episodes the quit cut short are logged as truncated, not dropped: what was played is
+        kept. After a runtime error they are dropped (the error may be the log's own).
+        """
+        self.stop_runtime()
+        if self.worker is not None:
+            self.stopped.wait()
+        return self.session.finish(keep_unfinished=self.error is None)
+
     def stop_runtime(self) -> None:
         """Ask the worker to stop after the step in progress (thread-safe, returns at once)."""
         self.control.quit()
