@@ -1,6 +1,7 @@
 """`vlm-agent model recipe`: run a recipe's stages in order, each skipped when done, so a rerun continues."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -35,6 +36,7 @@ def model_recipe(options: Options) -> None:
 
     with user_errors():
         recipe = load_recipe(options.recipe, options.out, _pairs(options.overrides))
+        check_commands(recipe)
         stages = recipe.until(options.until)
         redo = redo_set(recipe, options.redo) if options.redo else []
         records = RecipeRecords(options.out)
@@ -82,6 +84,28 @@ def model_recipe(options: Options) -> None:
         _say(console, f"recipe done: {len(stages)} stage(s) in {options.out}; timings in {records.folder / 'timings.jsonl'}")
     finally:
         records.unlock()
+
+
+def check_commands(recipe) -> None:
+    """Parse every stage's arguments as `vlm-agent` does, so that a typo fails now, not hours into the recipe."""
+    import typer
+
+    from vlm_agent.cli.main import app
+
+    for stage in recipe.stages:
+        command, name, rest, parent = typer.main.get_command(app), "vlm-agent", stage.args, None
+        try:
+            while hasattr(command, "resolve_command"):  # a group: `model`, or vlm-agent itself
+                parent = command.make_context(name, [], parent=parent, resilient_parsing=True)
+                name, command, rest = command.resolve_command(parent, rest)
+                if command is None:
+                    raise ValueError(f"no such command {shlex.join(stage.args)!r}")
+            command.make_context(name, list(rest), parent=parent)
+        except Exception as error:
+            if not hasattr(error, "format_message") and not isinstance(error, ValueError):
+                raise
+            message = error.format_message() if hasattr(error, "format_message") else str(error)
+            raise ValueError(f"{recipe.path}: stage {stage.name}: {message}") from None
 
 
 def _say(console, line: str) -> None:

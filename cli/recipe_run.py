@@ -80,7 +80,9 @@ def _without(args: list[str], flag: str) -> list[str]:
 def run_stage(stage: Stage, records: RecipeRecords, interrupts: Interrupts) -> tuple[Attempt, str]:
     """Run the stage's command once; returns the attempt and, if it did not finish the stage, why (one line)."""
     if stage.output is not None:
-        remove(stage.temp)  # a killed attempt's half output
+        # A killed attempt's half output, and the temp folders of a command that writes atomically itself (export).
+        for leftover in [stage.temp, *stage.output.parent.glob(f".{stage.temp.name}.*")]:
+            remove(leftover)
         stage.output.parent.mkdir(parents=True, exist_ok=True)
     args, start = stage_command(stage, records)
     argv = [sys.executable, "-m", "vlm_agent.cli.main", *args]

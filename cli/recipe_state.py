@@ -132,8 +132,8 @@ def state_of(stage: Stage, records: RecipeRecords) -> tuple[State, str | None]:
     if marker is not None:
         if (marker["command"], marker.get("env", {})) != (stage.args, stage.env):
             return State.CHANGED, None
-        if stage.output is not None and not stage.output.exists():
-            return State.TODO, None  # its output was removed since
+        if stage.output is not None and not stage.output.exists() or stage.root is not None and position(stage) is None:
+            return State.TODO, None  # what it wrote was removed since
         return State.DONE, None
     started = records.started(stage.name)
     if stage.output is not None:
