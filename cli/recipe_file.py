@@ -156,6 +156,9 @@ def _stage(entry: dict, index: int, values: dict[str, str], path: Path) -> Stage
     known = {**values, "output": "{output}"} if output is not None else values
     template = tuple(fill(arg, known, where) for arg in run)
     env = {key: fill(value, known, where) for key, value in env.items()}
+    if template[0] in ("play", "train") and "--headless" not in template:
+        # A stage runs outside the terminal's foreground (Ctrl-C reaches it through the runner): no live view there.
+        raise ValueError(f"{where}: {template[0]} runs in a recipe with --headless")
     trainer = _trainer(template, where)
     if trainer is not None:
         if output is not None:

@@ -88,8 +88,9 @@ def run_stage(stage: Stage, records: RecipeRecords, interrupts: Interrupts) -> t
     argv = [sys.executable, "-m", "vlm_agent.cli.main", *args]
     began, clock = _now(), time.monotonic()
     presses = interrupts.count
-    interrupts.child = child = subprocess.Popen(argv, env={**os.environ, **stage.env}, process_group=0,
-                                                preexec_fn=_die_with(os.getpid()))
+    # Its own process group: the terminal's Ctrl-C reaches the runner alone, which passes it on once.
+    interrupts.child = child = subprocess.Popen(argv, env={**os.environ, **stage.env}, stdin=subprocess.DEVNULL,
+                                                process_group=0, preexec_fn=_die_with(os.getpid()))
     try:
         records.mark_started(stage, child.pid, start)
         code = child.wait()

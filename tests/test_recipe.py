@@ -212,7 +212,8 @@ run = ["play", "no-such-game", "--agent", "expert", "--headless", "--log-dir", "
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[[stage]]\nname = 'a'\nrun = ['play', 'numberline', '--log-dir', '{out}/x']\noutput = '{out}/x'\n", "never writes to {output}"),
+    ("[[stage]]\nname = 'a'\nrun = ['play', 'numberline', '--headless', '--log-dir', '{out}/x']\noutput = '{out}/x'\n", "never writes to {output}"),
+    ("[[stage]]\nname = 'a'\nrun = ['play', 'numberline', '--log-dir', '{output}']\noutput = '{out}/x'\n", "play runs in a recipe with --headless"),
     ("[[stage]]\nname = 'a'\nrun = ['sft', 'logs', '--out', '{out}/sft']\n", "names its goal (--steps)"),
     ("[[stage]]\nname = 'a'\nrun = ['envs', '{nope}']\n", "unknown variable {nope}"),
     ("[[stage]]\nname = 'a'\nrun = ['envs']\nouput = 'x'\n", "unknown key(s) ouput"),
