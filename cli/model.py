@@ -1,4 +1,4 @@
-"""`vlm-agent model ...` (build and inspect models) and `vlm-agent sft` (supervised fine-tuning)."""
+"""`vlm-agent model ...` (build and inspect models, run a recipe) and `vlm-agent sft` (supervised fine-tuning)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,10 +9,12 @@ import typer
 
 from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.cli.options import Options, options_command
+from vlm_agent.cli.recipe import model_recipe
 from vlm_agent.cli.vision import SupervisedOptions
 from vlm_agent.training.sft_config import SFTConfig
 
 model_app = typer.Typer(no_args_is_help=True, add_completion=False)
+model_app.command("recipe")(model_recipe)
 
 
 @model_app.command("init")
