@@ -92,9 +92,10 @@ def earlier_incarnations(folder: Path, index: int) -> int:
 def _worker_runs(folder: Path):
     for manifest in sorted(Path(folder).glob(f"*/{MANIFEST}")):
         try:
-            rollout = json.loads(manifest.read_text()).get("rollout")
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(manifest.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue
+        rollout = data.get("rollout") if isinstance(data, dict) else None  # a damaged manifest is skipped, not fatal
         if isinstance(rollout, dict):
             yield manifest.parent, rollout
 

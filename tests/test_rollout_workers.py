@@ -151,3 +151,14 @@ def test_train_with_two_ray_workers_survives_one_killed_and_loses_no_finished_ep
     versions = {step.policy_version for e in episodes for step in e.steps()}
     assert "v000001" in versions and len(versions) >= 2  # workers picked up published versions between episodes
     assert "(1 restarts)" in output
+
+
+def test_a_damaged_manifest_beside_the_workers_runs_is_skipped(tmp_path):
+    """A manifest that is valid JSON but not an object (or not UTF-8) is not a worker's run; it once crashed the tally."""
+    from vlm_agent.runtime.rollout_workers import earlier_incarnations
+
+    for name, content in (("list", b"[1, 2]"), ("text", b'"x"'), ("bytes", b"\xff\xfe")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / MANIFEST).write_bytes(content)
+    assert earlier_incarnations(tmp_path, 0) == 0
+    assert tally(tmp_path).lost_with_dead_workers == 0
