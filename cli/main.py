@@ -6,7 +6,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported anywhere (see agent/__init__.py)
 
 import contextlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -36,17 +35,19 @@ def print_error(message: str) -> None:
 class OneLineErrors(TyperGroup):
     """The command group whose usage errors (a value out of range, an unknown option) are one line, not a panel."""
 
-    def make_context(self, *args, **kwargs):
-        with one_line_usage_errors():
-            return super().make_context(*args, **kwargs)
+    def make_context(self, info_name, args, *rest, **kwargs):
+        with one_line_usage_errors(list(args)):
+            return super().make_context(info_name, args, *rest, **kwargs)
 
     def invoke(self, ctx):
-        with one_line_usage_errors():
+        # What the subcommand will parse, so a bad value can be quoted back as it was typed.
+        typed = [*(getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", None) or []), *ctx.args]
+        with one_line_usage_errors(typed):
             return super().invoke(ctx)
 
 
 @contextlib.contextmanager
-def one_line_usage_errors():
+def one_line_usage_errors(argv: list[str] | None = None):
     """A usage error as `error: --episodes: Input should be greater than or equal to 1 (see vlm-agent play --help)`.
 
     Typer carries click inside it (typer._click), so its usage errors are caught by their public
@@ -57,18 +58,31 @@ def one_line_usage_errors():
     except typer.TyperException as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # no arguments: the help itself (typer tells it by name too)
             raise
-        print_error(usage_message(error))
+        print_error(usage_message(error, argv or []))
         raise typer.Exit(getattr(error, "exit_code", 2)) from None
 
 
-def usage_message(error: typer.TyperException) -> str:
+def usage_message(error: typer.TyperException, argv: list[str] = ()) -> str:
     """What was wrong, naming the option, and where the help is."""
     param, ctx = getattr(error, "param", None), getattr(error, "ctx", None)
     if param is not None and getattr(error, "param_hint", None) is None and type(error).__name__ != "MissingParameter":
-        message = f"{param.get_error_hint().replace(chr(39), '')}: {error.message}"
+        typed = typed_value(param, list(argv))
+        message = f"{param.get_error_hint().replace(chr(39), '')}{'' if typed is None else f' {typed}'}: {error.message}"
     else:
         message = error.format_message()
     return f"{message.rstrip()} (see {ctx.command_path if ctx is not None else 'vlm-agent'} --help)"
+
+
+def typed_value(param, argv: list[str]) -> str | None:
+    """The value the user typed for an option (`--episodes 0`, `--episodes=0`), the last one if repeated."""
+    typed = None
+    for i, word in enumerate(argv):
+        for opt in getattr(param, "opts", []) or []:
+            if word == opt and i + 1 < len(argv):
+                typed = argv[i + 1]
+            elif word.startswith(opt + "="):
+                typed = word[len(opt) + 1:]
+    return typed
 
 
 app = typer.Typer(

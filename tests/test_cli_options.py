@@ -167,16 +167,16 @@ def test_train_runs_from_a_config_file_and_its_version_re_runs_it(tmp_path):
 
 
 @pytest.mark.parametrize("args, line", [
-    (["play", "numberline", "--episodes", "0"], "--episodes: Input should be greater than or equal to 1 (see vlm-agent play --help)"),
-    (["eval", "numberline", "--num-envs", "-1"], "--num-envs: Input should be greater than or equal to 1 (see vlm-agent eval --help)"),
-    (["play", "numberline", "--episodes", "many"], "--episodes: Input should be a valid integer, unable to parse string as an integer "
+    (["play", "numberline", "--episodes", "0"], "--episodes 0: Input should be greater than or equal to 1 (see vlm-agent play --help)"),
+    (["eval", "numberline", "--num-envs", "-1"], "--num-envs -1: Input should be greater than or equal to 1 (see vlm-agent eval --help)"),
+    (["play", "numberline", "--episodes=many"], "--episodes many: Input should be a valid integer, unable to parse string as an integer "
                                                    "(see vlm-agent play --help)"),
     (["play", "numberline", "--bogus"], "No such option: --bogus (see vlm-agent play --help)"),
     (["frob"], "No such command 'frob'. (see vlm-agent --help)"),
     (["model", "init", "--corpus-episodes", "0", "--out", "x"],
-     "--corpus-episodes: Input should be greater than or equal to 1 (see vlm-agent model init --help)"),
+     "--corpus-episodes 0: Input should be greater than or equal to 1 (see vlm-agent model init --help)"),
 ])
-def test_a_usage_error_is_one_line_naming_the_option_and_exit_2(args, line):
+def test_a_usage_error_is_one_line_naming_the_option_and_value_and_exit_2(args, line):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"error: {line}"]
