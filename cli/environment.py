@@ -36,18 +36,9 @@ class EnvOptions:
     def split_label(self) -> str:
         """ALFWorld's split and where its games come from, for results: "valid_seen (official)",
         "valid_unseen (generated, seed 7)"."""
-        import json
-        import os
+        from vlm_agent.envs.alfworld.engine.games import data_origin
 
-        folder = self.alfworld_data or (Path(os.environ["ALFWORLD_DATA"]) if os.environ.get("ALFWORLD_DATA") else None)
-        manifest = folder / "generated.json" if folder is not None else None
-        if folder is None or not (folder / "json_2.1.1").is_dir():
-            origin = "generated, seed 0"  # what the environment plays without data (games.data_root)
-        elif manifest.is_file():
-            origin = f"generated, seed {json.loads(manifest.read_text()).get('seed', '?')}"
-        else:
-            origin = "official"
-        return f"{self.split} ({origin})"
+        return f"{self.split} ({data_origin(self.alfworld_data)})"
 
     def env_kwargs(self) -> dict:
         """The gymnasium keyword arguments: ALFWorld's split, data folder and memory; the card games' frame style."""

@@ -190,6 +190,19 @@ def data_root(data_dir: str | Path | None, generated_games: int | None = None) -
     """The data folder to play: `data_dir`, else `$ALFWORLD_DATA`, else games generated from the wheel.
 
     `generated_games` per split (default: the generator's) are generated once and cached.
+    """
+    folder = given_data_folder(data_dir)
+    if folder is not None:
+        return folder
+    from vlm_agent.envs.alfworld.generation.generate import generated_data_root
+
+    report(f"no ALFWorld data found: playing games generated from the alfworld wheel (cached in {cache_root()}); "
+           "for the official games run `alfworld-download` and set ALFWORLD_DATA")
+    return generated_data_root(0, generated_games)
+
+
+def given_data_folder(data_dir: str | Path | None) -> Path | None:
+    """The folder the user gave (`data_dir`, else `$ALFWORLD_DATA`), or None: play generated games.
 
     Importing alfworld sets `$ALFWORLD_DATA` to its default (~/.cache/alfworld) when unset, so
     that default without games counts as no data; any other folder the user names must hold games.
@@ -201,11 +214,18 @@ def data_root(data_dir: str | Path | None, generated_games: int | None = None) -
         return Path(from_env)
     if from_env and Path(from_env).expanduser().resolve() != ALFWORLD_DEFAULT.resolve():
         return _existing(Path(from_env), "$ALFWORLD_DATA")
-    from vlm_agent.envs.alfworld.generation.generate import generated_data_root
+    return None
 
-    report(f"no ALFWorld data found: playing games generated from the alfworld wheel (cached in {cache_root()}); "
-           "for the official games run `alfworld-download` and set ALFWORLD_DATA")
-    return generated_data_root(0, generated_games)
+
+def data_origin(data_dir: str | Path | None) -> str:
+    """Where the games `data_root(data_dir)` plays come from: "official", "generated, seed 7"."""
+    folder = given_data_folder(data_dir)
+    if folder is None:
+        return "generated, seed 0"
+    manifest = folder / "generated.json"  # generation.generate.MANIFEST, written beside every generated set
+    if manifest.is_file():
+        return f"generated, seed {json.loads(manifest.read_text()).get('seed', '?')}"
+    return "official"
 
 
 def _existing(path: Path, what: str) -> Path:
