@@ -120,6 +120,41 @@ def model_extend_vocab(
         _print_info(console, out)
 
 
+@model_app.command("grow")
+def model_grow(
+    model: Path = typer.Argument(..., help="A model folder or a checkpoint root (its LATEST version) to grow."),
+    out: Path = typer.Option(..., help="Folder to write the grown model into (must not hold a model yet)."),
+    layers: int = typer.Option(..., help="Layers the text decoder will have: more than it has now (e.g. 8 from 4)."),
+    version: str = typer.Option("", help="Version name the grown model reports (default: the source's version, -grown<LAYERS>)."),
+) -> None:
+    """Deepen the text decoder by copies of its layers that add nothing yet (LLaMA Pro): same answers, more to train."""
+    import json
+
+    from vlm_agent.core.atomic import write_folder_atomic
+    from vlm_agent.cli.main import console, user_errors
+    from vlm_agent.runtime.checkpoints import META, resolve_model_dir
+
+    with user_errors():
+        if (out / "config.json").exists():
+            raise ValueError(f"{out}: already holds a model; choose another --out")
+        source, source_version = resolve_model_dir(model)
+        if not (source / "config.json").exists():
+            raise ValueError(f"{source}: not a model folder (no config.json)")
+        from vlm_agent.agent.model_growth import grow_model_folder
+
+        before = []
+
+        def fill(temp: Path) -> None:
+            before.append(grow_model_folder(source, temp, layers))
+            meta = {"version": version or f"{source_version}-grown{layers}", "grown_from": str(source.resolve()),
+                    "source_version": source_version, "layers_before": before[0], "layers_after": layers}
+            (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+        write_folder_atomic(out, fill)
+        console.print(f"text decoder grown from {before[0]} to {layers} layers; the new ones add nothing until trained")
+        _print_info(console, out)
+
+
 def _print_info(console, path: Path) -> None:
     from vlm_agent.agent.policy import VLMPolicy
     from vlm_agent.runtime.checkpoints import load_policy
