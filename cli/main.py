@@ -132,19 +132,6 @@ def _rank_failure() -> tuple[type[BaseException], ...]:
     return (distributed.RankFailure,) if distributed is not None else ()
 
 
-@app.command()
-def envs() -> None:
-    """List the environments."""
-    from rich.table import Table
-
-    from vlm_agent.envs import SHORT_NAMES
-
-    table = Table("short name", "gymnasium id")
-    for short, env_id in SHORT_NAMES.items():
-        table.add_row(short, env_id)
-    console.print(table)
-
-
 @dataclass
 class PlayOptions:
     agent: str = field(default="vlm", metadata={"help": "vlm (the model), expert (on ALFWorld: a teacher that sees only what the agent sees), expert-privileged (ALFWorld's handcoded expert, which reads the engine's hidden facts), random, or human."})
@@ -247,13 +234,15 @@ def _reads(path: Path) -> bool:
 
 
 def _mount_subcommands() -> None:
-    """Commands that live in their own modules: models, vision pretraining and SFT, evaluation, PPO."""
+    """Commands that live in their own modules: environments, models, vision pretraining and SFT, evaluation, PPO."""
+    from vlm_agent.cli.envs import envs_app
     from vlm_agent.cli.eval import evaluate
     from vlm_agent.cli.model import model_app, sft
     from vlm_agent.cli.plot import plot
     from vlm_agent.cli.train import finetune, train
     from vlm_agent.cli.vision import vision_pretrain
 
+    app.add_typer(envs_app, name="envs")
     app.add_typer(model_app, name="model", help="Build and inspect models.")
     app.command("vision-pretrain")(vision_pretrain)
     app.command()(sft)

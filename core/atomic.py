@@ -101,8 +101,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temp folder beside `folder` through `fill(temp)`, then swap it in: the folder appears complete or not at all."""
+def write_folder_atomic(folder: Path, fill: Callable[[Path], None], *, exclusive: bool = False) -> None:
+    """Fill a temp folder beside `folder` through `fill(temp)`, then swap it in: the folder appears complete or not at all.
+
+    With `exclusive`, a folder that holds anything is never replaced: FileExistsError naming it
+    instead (an empty one is taken).
+    """
     import shutil
     import tempfile
 
@@ -113,9 +117,18 @@ def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
     try:
         with writing(folder):
             fill(temp)
-            if folder.exists():
+            if folder.exists() and not exclusive:
                 shutil.rmtree(folder)
-            temp.rename(folder)
+            try:
+                temp.rename(folder)  # onto an existing folder only if it is empty
+            except OSError as error:
+                if not exclusive or error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                taken = False
+            else:
+                taken = True
+        if not taken:
+            raise FileExistsError(errno.EEXIST, "holds files already (not replaced)", str(folder))
     finally:
         if temp.exists():
             shutil.rmtree(temp)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vlm_agent.cli.main import app
-from vlm_agent.cli.recipe_file import DEFAULT_RECIPE, load_recipe
+from vlm_agent.cli.recipe_file import DEFAULT_RECIPE, load_recipe, option_value
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,12 +227,35 @@ def test_a_wrong_recipe_is_one_line(tmp_path, text, message):
 def test_the_shipped_recipe_reads_and_keeps_every_path_under_out(tmp_path):
     loaded = load_recipe(ROOT / DEFAULT_RECIPE, tmp_path / "out", {"alfworld_data": "/data/alfworld"})
     names = [stage.name for stage in loaded.stages]
-    assert names[0] == "init" and names[-1] == "export-v5" and "vision-1400" in names and "sft-5000" in names
+    assert names[0] == "init" and "export-v5" in names and "vision-1400" in names and "sft-5000" in names
     for stage in loaded.stages:
         product = stage.output or stage.root
         assert product is not None and Path(tmp_path / "out") in product.parents, stage.name
     assert loaded.stage("alf-expert").env == {"ALFWORLD_DATA": "/data/alfworld"}
     assert loaded.stage("vision-1400").trainer.goal == 1400 and loaded.stage("sft-alf-264").trainer.goal == 264
+
+
+def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(tmp_path):
+    out = tmp_path / "out"
+    loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
+    names = [stage.name for stage in loaded.stages]
+    v6 = loaded.stages[names.index("export-v5") + 1:]
+    assert v6[-1].name == "export-v6-draft" and "default-sft-v6-draft" in v6[-1].args
+    assert "default-sft-v6-draft" not in " ".join(arg for stage in loaded.stages[:len(loaded.stages) - len(v6)] for arg in stage.args)
+    generated = {stage.output: option_value(stage.args, "--seed") for stage in v6 if stage.args[:2] == ["envs", "generate"]}
+    assert generated == {out / "alf-games" / "seed1": "1", out / "alf-games" / "seed2": "2"}
+    alfworld = [stage for stage in v6 if stage.args[:2] == ["play", "alfworld"]]
+    assert {option_value(s.args, "--split") for s in alfworld} == {"valid_train", "train", "valid_seen"}
+    for stage in alfworld:  # generated games come from the recipe's own folders; the official ones from {alfworld_data}
+        data = option_value(stage.args, "--alfworld-data")
+        assert Path(data) in generated if data else stage.env == {"ALFWORLD_DATA": "/data/alfworld"}, stage.name
+    dagger = [stage for stage in alfworld if option_value(stage.args, "--teacher") == "expert"]
+    assert dagger and all(option_value(s.args, "--model") == str(out / "sft-v6") for s in dagger)
+    first, resumed = loaded.stage("sft-v6"), loaded.stage("sft-v6-dagger")
+    assert first.root == resumed.root == out / "sft-v6" and first.trainer.goal == 1800 < resumed.trainer.goal
+    assert option_value(first.args, "--model") == str(loaded.stage("export-v5").output)
+    assert str(out / "alf-dagger") in resumed.args and str(out / "alf-dagger") not in first.args
+    assert names.index("sft-v6") < min(names.index(s.name) for s in dagger) < names.index("sft-v6-dagger")
 
 
 def test_every_stage_of_the_shipped_recipe_is_a_command_line_vlm_agent_accepts(tmp_path):

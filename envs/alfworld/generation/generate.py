@@ -78,6 +78,8 @@ def generated_data_root(seed: int = 0, num_games_per_split: int | None = None, *
     per_split = DEFAULT_GAMES_PER_SPLIT if num_games_per_split is None else num_games_per_split
     if per_split < 1:
         raise ValueError(f"num_games_per_split must be at least 1, got {per_split}")
+    if seed < 0:
+        raise ValueError(f"the generator's seed must be at least 0, got {seed}")
     root = cache_root() / "alfworld-generated" / f"v{GENERATOR_VERSION}" / f"seed{seed}-n{per_split}"
     if (root / MANIFEST).exists():
         return root
