@@ -1,13 +1,35 @@
 """Dependencies run one way: the import-linter contract in pyproject.toml holds, and it covers every folder."""
+import logging
 import sys
 import textwrap
 import tomllib
 from pathlib import Path
 
-from importlinter.cli import lint_imports
+from importlinter.cli import lint_imports as _lint_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def lint_imports(**kwargs) -> int:
+    """import-linter's entry point, minus its side effect on logging.
+
+    It configures logging with `dictConfig`, which disables every logger that exists, ours included
+    (a later test then saw no "playing generated games" warning); the loggers are enabled again after.
+    """
+    loggers = [logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    disabled = [logger.disabled for logger in loggers]
+    try:
+        return _lint_imports(**kwargs)
+    finally:
+        for logger, was in zip(loggers, disabled):
+            logger.disabled = was
+
+
+def test_linting_leaves_our_loggers_enabled():
+    ours = logging.getLogger("vlm_agent.probe_of_test_layers")
+    lint_imports(config_filename=str(ROOT / "pyproject.toml"))
+    assert not ours.disabled
 
 
 def test_no_module_imports_from_a_layer_above_it():
