@@ -59,7 +59,7 @@ class VLMPolicy:
         temperature: float = SamplingConfig.temperature,
         top_p: float = SamplingConfig.top_p,
         max_new_tokens: int = SamplingConfig.max_new_tokens,
-        constrain_actions: bool = SamplingConfig.constrain_actions,
+        constrain_actions: bool | None = False,  # None: off (runtime's load_policy resolves a model's own default first)
         seed: int = 0,
         model_root: str = "",
     ):
@@ -71,8 +71,10 @@ class VLMPolicy:
         self.model_root = model_root  # logged with every step: which lineage the versions belong to
         self.prompt_variant = prompt_variant
         self.sampling = {"greedy": greedy, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens}
-        if constrain_actions:  # logged with every step; absent means free decoding, as before the option
-            self.sampling["constrain_actions"] = True
+        # Logged with every step (and in the manifest) as the plain bool it resolved to; logs written
+        # before the option lack it, which reads as free decoding.
+        self.sampling["constrain_actions"] = bool(constrain_actions)
+        if constrain_actions:
             # Marks logs whose log-probs are the constrained policy's (older constrained logs hold raw ones).
             self.sampling["constrained_logprobs"] = True
         self._token_strings = None

@@ -12,9 +12,11 @@ class SamplingConfig:
     temperature: float = field(default=0.2, metadata={"help": "Sampling temperature (paper: 0.2).", "min": 0.0})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold.", "min": 0.0, "max": 1.0})
     max_new_tokens: int = field(default=256, metadata={"help": "Longest answer the model may write.", "min": 1})
-    constrain_actions: bool = field(default=False, metadata={
+    # None: the model decides (runtime.checkpoints.load_policy reads its record), so a model trained to be
+    # decoded constrained is, and anyone else's keeps the paper's free decoding.
+    constrain_actions: bool | None = field(default=None, metadata={
         "help": "Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained "
-                "policy's, as PPO re-scores them)."})
+                "policy's, as PPO re-scores them). Default: the model's own (recorded at export), else off."})
     prompt: str = field(default="cot", metadata={
         "help": "cot (thoughts then action), action-only (the paper's ablation), or the paper's own wording: paper, "
                 "paper-action-only (EZPoints and Points24 then also give the formula as text).",

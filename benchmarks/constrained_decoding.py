@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     obs = observations(args.envs)
-    free = load_policy(args.model, greedy=True, max_new_tokens=args.max_new_tokens)
+    free = load_policy(args.model, greedy=True, max_new_tokens=args.max_new_tokens, constrain_actions=False)
     constrained = load_policy(args.model, greedy=True, max_new_tokens=args.max_new_tokens, constrain_actions=True)
     constrained.act(obs[:1])  # builds the token table once, as a long run would
     seconds = {"free": [], "constrained": []}

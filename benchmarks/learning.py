@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--fallback", default="noop", help="What an invalid answer does in play and eval: noop, or random (RL4VLM's reference).")
-    parser.add_argument("--constrain-actions", action="store_true", help="Decode the action value only among the legal actions, in play and eval.")
+    parser.add_argument("--constrain-actions", action=argparse.BooleanOptionalAction, default=None,
+                        help="Decode the action value only among the legal actions, in play and eval (default: the model's own, else off).")
     parser.add_argument("--finetune-args", default="--lr 1e-4 --lr-min 1e-6 --max-grad-norm 1.0 --epochs 2 --minibatch-size 16 --ent-coef 0",
                         help="PPO flags for finetune (the paper's lr/grad-norm are for a 7B LoRA; this model is 5M parameters).")
     args = parser.parse_args()
@@ -151,7 +152,7 @@ def run_rounds(args, done: int, started: float, ckpt: Path, logs: Path, curve_fi
 def decoding_flags(args) -> list[str]:
     """What play and eval share: answer length, what an invalid answer does, constrained actions."""
     flags = ["--max-new-tokens", str(args.max_new_tokens), "--fallback", args.fallback]
-    return flags + (["--constrain-actions"] if args.constrain_actions else [])
+    return flags + ([] if args.constrain_actions is None else ["--constrain-actions" if args.constrain_actions else "--no-constrain-actions"])
 
 
 def eval_decoding(args) -> str:

@@ -60,6 +60,7 @@ def evaluate(options: Options) -> None:
     from vlm_agent.core.write_errors import check_writable, writing
     from vlm_agent.cli.main import console, placement_of, user_errors
     from vlm_agent.runtime.play import PlaySession, run_headless
+    from vlm_agent.runtime.records import constraint_flags
     from vlm_agent.cli.summary_view import print_summary
 
     with user_errors():
@@ -80,9 +81,12 @@ def evaluate(options: Options) -> None:
             session = PlaySession(config, agent, options.log_dir, short, {"model": str(model_path(options.model)) if kind == "vlm" else kind, "eval": True})
             summary = run_headless(session, console)
         summary["show_tasks"] = env_id.endswith("ALFWorld-v0")
-        print_summary(console, summary, f"eval {env_id} · {agent.policy_version} · {describe_decoding(sampling)}")
+        constrained, _ = constraint_flags(agent.sampling)  # as the policy resolved it (the model's own default, or the flag)
+        print_summary(console, summary, f"eval {env_id} · {agent.policy_version} · {describe_decoding(sampling)}"
+                      + (", actions constrained" if constrained else ""))
         knobs = {} if sampling.greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p}
-        protocols[name] = {"decoding": describe_decoding(sampling), "greedy": sampling.greedy, **knobs, **summary}
+        protocols[name] = {"decoding": describe_decoding(sampling), "greedy": sampling.greedy, "constrained": constrained,
+                           **knobs, **summary}
         if summary.get("interrupted"):
             break
     first_name, first = passes[0]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -50,6 +50,9 @@ def model_export(
     path: Path = typer.Argument(..., help="A model folder or a checkpoint root (its LATEST version)."),
     out: Path = typer.Option(..., help="Folder to write: the model, processor and value head, no training state."),
     version: str = typer.Option(..., help="Version name the exported model reports (logged with every step)."),
+    constrain_actions: Optional[bool] = typer.Option(None, "--constrain-actions/--no-constrain-actions", help=(
+        "Record how the model is decoded by default: its action value only among the legal actions, or freely "
+        "(play, eval and train follow it unless told otherwise). Default: what the source version records, else nothing.")),
 ) -> None:
     """Copy a trained model for shipping or sharing: plain transformers folder plus the value head."""
     import json
@@ -57,18 +60,22 @@ def model_export(
 
     from vlm_agent.core.atomic import write_folder_atomic
     from vlm_agent.cli.main import console, user_errors
-    from vlm_agent.runtime.checkpoints import META, resolve_model_dir
+    from vlm_agent.runtime.checkpoints import DECODING, META, recorded_decoding, resolve_model_dir
 
     with user_errors():
         source, source_version = resolve_model_dir(path)
         if not (source / "config.json").exists():
             raise ValueError(f"{source}: not a model folder (no config.json)")
+        decoding = recorded_decoding(source)
+        if constrain_actions is not None:
+            decoding["constrain_actions"] = constrain_actions
 
         def fill(temp: Path) -> None:
             for file in sorted(source.iterdir()):
                 if file.is_file() and not file.name.startswith("trainer_state") and file.name != META:
                     shutil.copy2(file, temp / file.name)
-            meta = {"version": version, "exported_from": str(source), "source_version": source_version}
+            meta = {"version": version, "exported_from": str(source), "source_version": source_version,
+                    **({DECODING: decoding} if decoding else {})}
             (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
 
         write_folder_atomic(out, fill)
@@ -97,7 +104,7 @@ def model_extend_vocab(
         from vlm_agent.runtime.checkpoints import load_policy
         from vlm_agent.agent.vocab_extension import add_words, new_words
         from vlm_agent.runtime.log_reader import iter_episodes
-        from vlm_agent.runtime.checkpoints import META, resolve_model_dir
+        from vlm_agent.runtime.checkpoints import META, decoding_meta, resolve_model_dir
 
         source, source_version = resolve_model_dir(model)
         policy = load_policy(source)
@@ -112,7 +119,8 @@ def model_extend_vocab(
         after = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
         def fill(temp: Path) -> None:
             policy.save_pretrained(temp)
-            meta = {"version": version, "extended_from": str(source), "source_version": source_version, "added_words": words}
+            meta = {"version": version, "extended_from": str(source), "source_version": source_version, "added_words": words,
+                    **decoding_meta(source)}
             (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
 
         write_folder_atomic(out, fill)
@@ -132,7 +140,7 @@ def model_grow(
 
     from vlm_agent.core.atomic import write_folder_atomic
     from vlm_agent.cli.main import console, user_errors
-    from vlm_agent.runtime.checkpoints import META, resolve_model_dir
+    from vlm_agent.runtime.checkpoints import META, decoding_meta, resolve_model_dir
 
     with user_errors():
         if (out / "config.json").exists():
@@ -147,7 +155,7 @@ def model_grow(
         def fill(temp: Path) -> None:
             before.append(grow_model_folder(source, temp, layers))
             meta = {"version": version or f"{source_version}-grown{layers}", "grown_from": str(source.resolve()),
-                    "source_version": source_version, "layers_before": before[0], "layers_after": layers}
+                    "source_version": source_version, "layers_before": before[0], "layers_after": layers, **decoding_meta(source)}
             (temp / META).write_text(json.dumps(meta, indent=2) + "\n")
 
         write_folder_atomic(out, fill)
@@ -164,6 +172,7 @@ def _print_info(console, path: Path) -> None:
     console.print(
         f"{path}: {type(policy.model).__name__}, {params / 1e6:.2f}M parameters, "
         f"vocabulary {len(policy.tokenizer)}, version {policy.policy_version or '-'}"
+        + (", decoded with its actions constrained by default" if policy.sampling["constrain_actions"] else "")
     )
 
 

@@ -4,7 +4,9 @@
 
 Each JSON file is one cell per decoding it holds (`eval --protocol both` holds two): its `row`
 (eval --row; older files: the model version and prompt), frames, prompt and decoding pick the row,
-its env the column; the exact command that produced it is listed under the table. ALFWorld cells
+its env the column; the exact command that produced it is listed under the table. A decoding whose
+actions were constrained to the legal ones says so, from what eval logged (the flag, or the model's
+own default); older files, from --constrain-actions in their command. ALFWorld cells
 also fill a per-task-type table beside the paper's per-type numbers. The ceilings (Blackjack's best
 win rate, Points24's solvable deals under each checker) are computed here, by the package's code.
 """
@@ -67,9 +69,22 @@ class Cell(NamedTuple):  # NamedTuple, not a dataclass: the tests load this scri
 def cells_of(result: dict) -> list[Cell]:
     """A file's figures: one per decoding pass (older files: the file itself, greedy unless it says not)."""
     if result.get("protocols"):
-        return [Cell(result, figures, figures["decoding"]) for figures in result["protocols"].values()]
+        return [Cell(result, figures, decoding_label(result, figures, figures["decoding"])) for figures in result["protocols"].values()]
     decoding = "greedy" if result.get("greedy", True) else f"sampled, temperature {result.get('temperature', 0.2):g}"
-    return [Cell(result, result, decoding)]
+    return [Cell(result, result, decoding_label(result, result, decoding))]
+
+
+def decoding_label(result: dict, figures: dict, decoding: str) -> str:
+    """`decoding` (greedy, or sampled at a temperature), plus whether the actions were decoded among the legal ones only.
+
+    From the pass's logged `constrained` (which eval records as the policy resolved it: the flag, or
+    the model's own default); files from before it was logged, from the command they ran.
+    """
+    if "constrained" in figures:
+        constrained = bool(figures["constrained"])
+    else:
+        constrained = "--constrain-actions" in shlex.split(result.get("command", ""))
+    return decoding + (", actions constrained" if constrained else "")
 
 
 def cell(c: Cell) -> str:
@@ -166,7 +181,8 @@ def render(results: list[dict], ceilings: Ceilings | None = None) -> str:
         "episode k resets with seed k; ALFWorld: its game split). Each row states its frames (clear: our legible frames, "
         "what the shipped model was trained on; paper: the paper's card faces and sizes), its prompt (cot, action-only: "
         "ours; paper: the paper's wording, with the formula as text in EZPoints and Points24) and its decoding (greedy, "
-        "or sampled at temperature 0.2 as the paper samples, keyed so the same seeds draw the same noise). The paper's "
+        "or sampled at temperature 0.2 as the paper samples, keyed so the same seeds draw the same noise; \"actions "
+        "constrained\": the action decoded only among the legal actions, the thoughts free). The paper's "
         "figures are the mean success of the last episodes played during training, sampled at temperature 0.2, on its "
         "frames and prompts; ALFWorld's were on AI2-THOR first-person frames.", "",
     ]

@@ -2,7 +2,8 @@
 
 Layout of a checkpoint root:
     <root>/versions/v000001/      a complete Hugging Face folder (+ value head, training state)
-    <root>/versions/v000001/vlm_agent_checkpoint.json   version, parent, lineage, created
+    <root>/versions/v000001/vlm_agent_checkpoint.json   version, parent, lineage, created (and the
+                                  model's own decoding defaults, carried from the model it started from)
     <root>/LATEST                 the name of the newest complete version
     <root>/LOCK                   who claims the root (pid, host, command, start), while they run
 A version is built in a temp folder and renamed into place; LATEST is switched only after that,
@@ -36,6 +37,7 @@ from vlm_agent.core.write_errors import WriteFailed, disk_full, writing
 LATEST = "LATEST"
 VERSIONS = "versions"
 META = "vlm_agent_checkpoint.json"
+DECODING = "decoding"  # META's key for a model's own decoding defaults, e.g. {"constrain_actions": true}
 LOCK = "LOCK"
 SWITCH_LOCK = ".LATEST.lock"  # held by publish from the LATEST check to its switch (milliseconds)
 
@@ -271,13 +273,34 @@ def resolve_model_dir(path: Path) -> tuple[Path, str]:
     return path, path.name
 
 
-def load_policy(path: Path, **kwargs):
+def recorded_decoding(path: Path) -> dict:
+    """The decoding defaults a model folder (or a checkpoint root's LATEST version) records; {} when none.
+
+    `model export --constrain-actions` records them; every version trained from the model carries them.
+    """
+    model_dir, _ = resolve_model_dir(Path(path))
+    meta = model_dir / META
+    return dict(json.loads(meta.read_text()).get(DECODING) or {}) if meta.exists() else {}
+
+
+def decoding_meta(path: Path) -> dict:
+    """`{"decoding": ...}` to write into the META of a model made from `path`, or {} when it records none."""
+    decoding = recorded_decoding(path)
+    return {DECODING: decoding} if decoding else {}
+
+
+def load_policy(path: Path, constrain_actions: bool | None = None, **kwargs):
     """A checkpoint root (its LATEST version) or a plain model folder, loaded as a VLMPolicy.
 
+    `constrain_actions` None is the model's own default (recorded at export), else off: resolved
+    here, once, so the policy and everything downstream (logs, PPO's re-scoring) hold a plain bool.
     The policy's `model_root` is `path` itself (resolved), so its logs name the root, not the version.
     """
     from vlm_agent.agent.policy import VLMPolicy
 
     model_dir, version = resolve_model_dir(Path(path))
+    if constrain_actions is None:
+        constrain_actions = bool(recorded_decoding(model_dir).get("constrain_actions", False))
     kwargs.setdefault("model_root", str(Path(path).resolve()))
-    return VLMPolicy.from_pretrained(model_dir, policy_version=kwargs.pop("policy_version", version), **kwargs)
+    return VLMPolicy.from_pretrained(model_dir, policy_version=kwargs.pop("policy_version", version),
+                                     constrain_actions=constrain_actions, **kwargs)

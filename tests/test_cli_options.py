@@ -63,6 +63,24 @@ def test_every_ppo_field_is_a_flag_of_finetune_and_train_including_the_booleans(
         assert {"--norm-adv", "--no-norm-adv", "--clip-vloss", "--no-clip-vloss", "--epochs"} <= flags_of(command)
 
 
+def test_an_optional_boolean_is_unset_on_or_off_from_the_command_line_or_a_config_file(tmp_path):
+    from vlm_agent.agent.sampling_config import SamplingConfig
+
+    one, seen = capture(SamplingConfig)
+    config = tmp_path / "on.toml"
+    config.write_text("constrain_actions = true\n")
+    cases = [([], None), (["--constrain-actions"], True), (["--no-constrain-actions"], False),
+             (["--config", str(config)], True), (["--config", str(config), "--no-constrain-actions"], False)]
+    for args, expected in cases:
+        result = runner.invoke(one, ["probe", *args])
+        assert result.exit_code == 0, result.output
+        assert seen[-1].build(SamplingConfig).constrain_actions is expected, args
+    assert "constrain_actions" not in seen[0].record()  # unset stays unset when a run is re-run from its record
+    for command in (play, evaluate, train):  # each says what no flag means
+        spec = next(spec for spec in command.option_specs if spec.name == "constrain_actions")
+        assert spec.optional and spec.help.endswith("Default: the model's own (recorded at export), else off.")
+
+
 def test_the_flags_users_typed_before_still_exist():
     old = {
         "play": "--agent --model --episodes --num-envs --seed --repeats --log-dir --headless --greedy --temperature --top-p "

@@ -106,3 +106,17 @@ def test_scripted_agents_rows_say_they_read_no_frame_and_decode_nothing(make_res
     teacher = table_row(text, "| vlm-agent teacher |")
     assert teacher[1:4] == ["-", "memory", "scripted"] and "n=140, valid_seen (official)" in teacher[8]
     assert table_row(text, "| vlm-agent model, no memory |")[1:4] == ["clear", "cot", "greedy"]
+
+
+def test_the_decoding_says_constrained_from_what_was_logged_not_from_the_row_name(make_results):
+    logged = {"decoding": "greedy", "constrained": True, "success_rate": 0.5, "success_ci95": [0.4, 0.6], "episodes": 100,
+              "invalid_action_rate": 0.0, "mean_length": 2.0}
+    text = make_results.render([
+        result("ALFWorld", 0.5, 100, row="model default", protocols={"greedy": logged}),  # on by the model's own default: no flag typed
+        result("ALFWorld", 0.2, 100, row="model free", protocols={"greedy": {**logged, "constrained": False}}),
+        result("ALFWorld", 0.4, 100, row="older file", command="vlm-agent eval alfworld --constrain-actions"),  # before it was logged
+    ])
+    assert table_row(text, "| vlm-agent model default |")[3] == "greedy, actions constrained"
+    assert table_row(text, "| vlm-agent model free |")[3] == "greedy"
+    assert table_row(text, "| vlm-agent older file |")[3] == "greedy, actions constrained"
+    assert "| vlm-agent model default (cot, greedy, actions constrained; split" in text  # the per-type table too

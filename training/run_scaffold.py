@@ -24,7 +24,7 @@ import torch
 
 from vlm_agent.agent.device import enable_activation_checkpointing, resolve
 from vlm_agent.agent.device_config import DeviceConfig
-from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore, load_policy
+from vlm_agent.runtime.checkpoints import CheckpointRef, CheckpointStore, decoding_meta, load_policy
 from vlm_agent.training import distributed
 from vlm_agent.training.distributed import Ranks
 from vlm_agent.training.lora import save_policy
@@ -128,6 +128,7 @@ class TrainingRun:
             raise
         self.took_over = self._claim.took_over if self._claim is not None else None  # a crashed run's holder whose lock this run took over
         self.policy = None
+        self.decoding: dict = {}  # the start model's decoding defaults, carried into every version (see load_policy)
         self.optimizer = None
         self.scheduler = None
         self.counters: dict = {}
@@ -140,9 +141,14 @@ class TrainingRun:
         return json.loads((self.latest.path / COUNTERS_FILE).read_text())
 
     def load_policy(self, start_model: Path | None, publish_start: bool = False, **kwargs):
-        """The newest version's policy, else `start_model`'s; with `publish_start` the start model first becomes version 1."""
+        """The newest version's policy, else `start_model`'s; with `publish_start` the start model first becomes version 1.
+
+        The versions it publishes record the decoding defaults of the model it loads (training does not change how
+        a model is meant to be decoded).
+        """
         if self.latest is None and start_model is None:
             raise ValueError("--model is needed to start a new checkpoint root")
+        self.decoding = decoding_meta(self.latest.path if self.latest else start_model)
         if self.latest is None and publish_start:
             if self.ranks.is_main:
                 self.latest = self._publish_start(start_model)
@@ -161,7 +167,7 @@ class TrainingRun:
     def _publish_start(self, start_model: Path) -> CheckpointRef:
         # A copy of the start model, in the dtype training uses, read on the CPU: no second copy on the GPU.
         start = load_policy(start_model, placement=dataclasses.replace(self.placement, device=torch.device("cpu")))
-        meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._run_meta()}
+        meta = {"kind": "start", "source": str(start_model), "source_version": start.policy_version, **self._version_meta()}
         return self.store.publish(start.save_pretrained, meta)
 
     def build_optimizer(self, params: list, lr: float, factor: Callable[[int], float], **adamw) -> dict:
@@ -188,7 +194,7 @@ class TrainingRun:
             # A sharded optimizer state is not saved (--fsdp does not resume); the weights load anywhere.
             save_trainer_state(folder, None if weights is not None else self.optimizer, self.scheduler, self.counters)
 
-        full_meta = {"kind": self.kind, self.counter: position, "metrics": metrics, "config": asdict(self.config), **(meta or {}), **self._run_meta()}
+        full_meta = {"kind": self.kind, self.counter: position, "metrics": metrics, "config": asdict(self.config), **(meta or {}), **self._version_meta()}
         if self.ranks.distributed:
             full_meta.update(world_size=self.ranks.world_size, fsdp=weights is not None)
         name = self.store.publish(save, full_meta).name if self.ranks.is_main else None
@@ -213,9 +219,12 @@ class TrainingRun:
         if self._claim is not None:
             self._claim.release()
 
-    def _run_meta(self) -> dict:
-        # Written only when given, so versions of runs started without options read as before.
-        return {"run": self.run_options} if self.run_options is not None else {}
+    def _version_meta(self) -> dict:
+        """What every version of this run records: the start model's decoding defaults and the run's options.
+
+        Each only when there is one, so versions of runs without them read as before.
+        """
+        return {**self.decoding, **({"run": self.run_options} if self.run_options is not None else {})}
 
     # Step-counted trainers (SFT, vision pretraining): AdamW with warmup + cosine, and one loop.
 
