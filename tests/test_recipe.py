@@ -251,11 +251,17 @@ def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(t
         assert Path(data) in generated if data else stage.env == {"ALFWORLD_DATA": "/data/alfworld"}, stage.name
     dagger = [stage for stage in alfworld if option_value(stage.args, "--teacher") == "expert"]
     assert dagger and all(option_value(s.args, "--model") == str(out / "sft-v6") for s in dagger)
-    first, resumed = loaded.stage("sft-v6"), loaded.stage("sft-v6-dagger")
-    assert first.root == resumed.root == out / "sft-v6" and first.trainer.goal == 1800 < resumed.trainer.goal
+    first, grow, second = loaded.stage("sft-v6"), loaded.stage("grow-8"), loaded.stage("sft-v6-dagger")
+    assert first.root == out / "sft-v6" and first.trainer.goal == 1800
     assert option_value(first.args, "--model") == str(loaded.stage("export-v5").output)
-    assert str(out / "alf-dagger") in resumed.args and str(out / "alf-dagger") not in first.args
+    # the DAgger SFT trains the grown copy of the first SFT's model, on its own root
+    assert option_value(grow.args, "--layers") == "8" and grow.args[2] == str(first.root)
+    assert option_value(second.args, "--model") == str(grow.output) and second.root != first.root
+    assert str(out / "alf-dagger") in second.args and str(out / "alf-dagger") not in first.args
     assert names.index("sft-v6") < min(names.index(s.name) for s in dagger) < names.index("sft-v6-dagger")
+    assert names.index("grow-8") < names.index("sft-v6-dagger")
+    export = loaded.stage("export-v6-draft")
+    assert export.args[2] == str(second.root) and "--constrain-actions" in export.args
 
 
 def test_every_stage_of_the_shipped_recipe_is_a_command_line_vlm_agent_accepts(tmp_path):
