@@ -18,14 +18,6 @@ PER_SPLIT = 2  # the task types rotate across splits, so 2 a split already cover
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(generate.CACHE_ENV, str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
 def root(cache):
     return generate.generated_data_root(seed=0, num_games_per_split=PER_SPLIT)
 

@@ -39,14 +39,6 @@ def one_line_error(result) -> str:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(generate.CACHE_ENV, str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
 def real(cache, tmp_path_factory):
     """One real game a split (seed 0), generated through the command: a few seconds."""
     out = tmp_path_factory.mktemp("real") / "games"
