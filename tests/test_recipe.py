@@ -240,7 +240,7 @@ def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(t
     loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
     names = [stage.name for stage in loaded.stages]
     v6 = loaded.stages[names.index("export-v5") + 1:]
-    assert v6[-1].name == "export-v6-draft" and "default-sft-v6-draft" in v6[-1].args
+    assert v6[-1].name == "export-v6c-draft" and "default-sft-v6c-draft" in v6[-1].args
     assert "default-sft-v6-draft" not in " ".join(arg for stage in loaded.stages[:len(loaded.stages) - len(v6)] for arg in stage.args)
     generated = {stage.output: option_value(stage.args, "--seed") for stage in v6 if stage.args[:2] == ["envs", "generate"]}
     assert generated == {out / "alf-games" / "seed1": "1", out / "alf-games" / "seed2": "2"}
@@ -249,7 +249,7 @@ def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(t
     for stage in alfworld:  # generated games come from the recipe's own folders; the official ones from {alfworld_data}
         data = option_value(stage.args, "--alfworld-data")
         assert Path(data) in generated if data else stage.env == {"ALFWORLD_DATA": "/data/alfworld"}, stage.name
-    dagger = [stage for stage in alfworld if option_value(stage.args, "--teacher") == "expert"]
+    dagger = [stage for stage in alfworld if option_value(stage.args, "--teacher") == "expert" and stage.name != "alf-dagger2-s2"]
     assert dagger and all(option_value(s.args, "--model") == str(out / "sft-v6") for s in dagger)
     first, grow, second = loaded.stage("sft-v6"), loaded.stage("grow-8"), loaded.stage("sft-v6-dagger")
     assert first.root == out / "sft-v6" and first.trainer.goal == 1800
@@ -262,6 +262,28 @@ def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(t
     assert names.index("grow-8") < names.index("sft-v6-dagger")
     export = loaded.stage("export-v6-draft")
     assert export.args[2] == str(second.root) and "--constrain-actions" in export.args
+
+
+def test_the_v6_draft_continues_with_paper_frames_and_a_second_dagger_round_from_the_dagger_sft(tmp_path):
+    out = tmp_path / "out"
+    loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
+    names = [stage.name for stage in loaded.stages]
+    paper = [s for s in loaded.stages if s.args[0] == "play" and option_value(s.args, "--render") == "paper"]
+    assert {s.args[1] for s in paper} == {"numberline", "ezpoints", "points24", "blackjack"}
+    assert all(option_value(s.args, "--agent") == "expert" for s in paper)
+    assert {option_value(s.args, "--prompt") for s in paper} == {None, "paper"}
+    # the paper frames of the same deals as the clear card data, so vision learns one deal in both renderings
+    clear = {s.args[1]: option_value(s.args, "--seed") for s in loaded.stages if s.name.startswith("card-expert3-")}
+    assert all(option_value(s.args, "--seed") == clear[s.args[1]] for s in paper if option_value(s.args, "--prompt") is None)
+    vision, dagger2, sft = loaded.stage("vision-both"), loaded.stage("alf-dagger2-s2"), loaded.stage("sft-v6c")
+    assert option_value(vision.args, "--model") == str(out / "sft-v6b") == option_value(dagger2.args, "--model")
+    assert {str(out / "card-expert3"), str(out / "card-paper")} <= set(vision.args)
+    assert option_value(dagger2.args, "--split") == "train" and option_value(dagger2.args, "--alfworld-data") == str(out / "alf-games" / "seed2")
+    assert option_value(sft.args, "--model") == str(out / "vision-both") and "--freeze-vision" in sft.args
+    assert {str(out / d) for d in ("alf-teacher", "alf-dagger", "alf-dagger2", "card-expert3", "card-paper", "card-paper-prompt")} <= set(sft.args)
+    assert names.index("sft-v6-dagger") < min(names.index("vision-both"), names.index("alf-dagger2-s2")) < names.index("sft-v6c")
+    export = loaded.stage("export-v6c-draft")
+    assert export.args[2] == str(sft.root) and "--constrain-actions" in export.args
 
 
 def test_every_stage_of_the_shipped_recipe_is_a_command_line_vlm_agent_accepts(tmp_path):
