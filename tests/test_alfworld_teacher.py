@@ -13,7 +13,7 @@ import pytest
 import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent
 from vlm_agent.agent.experts.alfworld_prior import PRIOR_FILE, count_placements, load_prior
-from vlm_agent.agent.experts.alfworld_teacher import alfworld_teacher
+from vlm_agent.agent.experts.alfworld_teacher import alfworld_teacher, alfworld_teacher_ranked
 from vlm_agent.agent.interface import Observation
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.envs.alfworld.engine.games import TASK_TYPES
@@ -166,14 +166,14 @@ KITCHEN = ("You are in the middle of a room. Looking quickly around you, you see
            "a diningtable 1, a fridge 1, a stoveburner 2, and a stoveburner 1.\n\nYour task is to: {task}.")
 
 
-def decide(task, steps, legal):
+def decide(task, steps, legal, teacher=alfworld_teacher):
     memory = ALFWorldMemory()
     memory.reset(KITCHEN.format(task=task))
     for command, text in steps:
         memory.update(command, text)
     obs = Observation(env_id=ENV_ID, frame=None, text=steps[-1][1] if steps else "", legal_actions=tuple(legal),
                       task_type="", task_text=task, state={"memory": memory.as_data()})
-    return alfworld_teacher(obs, random.Random(0))
+    return teacher(obs, random.Random(0))
 
 
 def test_teacher_searches_a_receptacle_at_the_same_spot_by_examining_it():
@@ -206,3 +206,50 @@ def test_two_object_tasks_collect_in_one_place_and_never_take_from_it():
     legal = ["go to countertop 1", "go to diningtable 1", "go to fridge 1", "take cup 1 from cabinet 1", "look"]
     thoughts, action = decide("put two cup in cabinet", steps, legal)
     assert action == "go to diningtable 1" and "cup 2" in thoughts  # not `take cup 1 from cabinet 1`
+
+
+def test_ranked_teacher_acts_as_the_teacher_and_writes_out_which_likelier_kinds_are_searched():
+    # A pan's order in the shipped prior: stoveburner, countertop, diningtable, fridge, cabinet.
+    task = "cool some pan and put it in diningtable"
+    legal = ["go to cabinet 1", "go to countertop 1", "go to diningtable 1", "go to fridge 1", "go to stoveburner 1",
+             "go to stoveburner 2", "look"]
+    seen = [("go to stoveburner 1", "You arrive at stoveburner 1. On the stoveburner 1, you see nothing."),
+            ("go to stoveburner 2", "You arrive at stoveburner 2. On the stoveburner 2, you see nothing."),
+            ("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a apple 1.")]
+    expected = [
+        ("go to stoveburner 1", "here a pan is likeliest at a stoveburner, and stoveburner 1 is unsearched, so I go to stoveburner 1."),
+        ("go to stoveburner 2", "here a pan is likeliest at a stoveburner, and stoveburner 2 is unsearched, so I go to stoveburner 2."),
+        ("go to countertop 1", "here a pan is likeliest at a stoveburner (searched), then a countertop, and countertop 1 is "
+                               "unsearched, so I go to countertop 1."),
+        ("go to diningtable 1", "here a pan is likeliest at a stoveburner (searched), then a countertop (searched), then a "
+                                "diningtable, and diningtable 1 is unsearched, so I go to diningtable 1."),
+    ]
+    for k, (action, lookup) in enumerate(expected):
+        thoughts, ranked_action = decide(task, seen[:k], legal, alfworld_teacher_ranked)
+        plain_thoughts, plain_action = decide(task, seen[:k], legal)
+        assert ranked_action == plain_action == action
+        assert thoughts.endswith(lookup) and "most likely" in plain_thoughts and "(searched)" not in plain_thoughts
+    assert type(make_agent("expert-ranked")).kind == "expert-ranked"
+
+
+@real_games
+def test_ranked_teacher_takes_the_teachers_action_at_every_step_of_real_games(train_data):
+    env = gym.make(ENV_ID, data_dir=str(train_data), split="valid_train", prefetch=0)
+    try:
+        for seed in range(6):
+            frame, info = env.reset(seed=seed)
+            for _ in range(50):
+                obs = observation_from(ENV_ID, frame, info)
+                thoughts, action = alfworld_teacher_ranked(obs, random.Random(0))
+                assert action == alfworld_teacher(obs, random.Random(0))[1]
+                memory = ALFWorldMemory.from_data(obs.state["memory"])
+                for listed in [part.split(" (searched)")[0] for part in thoughts.split("then a ")[:-1] if "(searched)" in part]:
+                    kind = listed.split()[-1]
+                    places = [r for r in memory.receptacles if r.split()[0] == kind]
+                    assert places and all(r in memory.contents for r in places), (kind, thoughts)
+                frame, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    break
+            assert info["won"]
+    finally:
+        env.close()

@@ -15,6 +15,14 @@ engine's facts. The rules, first that applies:
    likely to hold what is sought, by a prior counted from the valid_train games (alfworld_prior.py),
    with receptacles that must be opened first counted at half (searching them costs two steps).
 The thoughts say what the memory shows and why the action follows.
+
+`alfworld_teacher_ranked` (agent `expert-ranked`) takes the same actions with a search thought that
+spells out the lookup in steps a small model can copy: the kinds of this room's places likelier to
+hold what is sought, each "(searched)", then the first kind with a place unsearched and that place
+("here a cup is likeliest at a countertop (searched), then a cabinet, and cabinet 1 is unsearched").
+The plain thought ("of the unsearched places, a cup is most likely at a cabinet") leaves both
+lookups in the memory's "unsearched:" line implicit, and a trained student got them wrong in most
+of its lost steps (docs/learning/alfworld-teacher-sft.md).
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ _TREATED = {"clean": "cleaned", "heat": "heated", "cool": "cooled"}
 CLOSED_COST = 0.5  # weight of a receptacle that must be opened before it can be searched
 
 
-def alfworld_teacher(obs: Observation, rng: random.Random) -> tuple[str, str]:
+def alfworld_teacher(obs: Observation, rng: random.Random, ranked: bool = False) -> tuple[str, str]:
     """(thoughts, action) from the task, the memory and the admissible commands."""
     task = parse_task(obs.task_text)
     data = obs.state.get("memory")
@@ -38,8 +46,13 @@ def alfworld_teacher(obs: Observation, rng: random.Random) -> tuple[str, str]:
         action = rng.choice(list(obs.legal_actions))
         return f"The task is to {obs.task_text}. I cannot tell what it needs, so I try {action}.", action
     memory = ALFWorldMemory.from_data(data)
-    action, reason = Teacher(task, memory, list(obs.legal_actions), load_prior(), rng).decide()
+    action, reason = Teacher(task, memory, list(obs.legal_actions), load_prior(), rng, ranked).decide()
     return f"The task is to {obs.task_text}. {_situation(memory)} {reason}", action
+
+
+def alfworld_teacher_ranked(obs: Observation, rng: random.Random) -> tuple[str, str]:
+    """The teacher's actions, with the search lookup written out step by step in its thoughts."""
+    return alfworld_teacher(obs, rng, ranked=True)
 
 
 def _situation(memory: ALFWorldMemory) -> str:
@@ -52,9 +65,9 @@ class Teacher:
     """One decision; `decide()` returns (action, the reason in words)."""
 
     def __init__(self, task: Task, memory: ALFWorldMemory, legal: list[str], prior: SearchPrior,
-                 rng: random.Random):
+                 rng: random.Random, ranked: bool = False):
         self.task, self.memory, self.legal, self.prior, self.rng = task, memory, legal, prior, rng
-        self.here = memory.location
+        self.here, self.ranked = memory.location, ranked
 
     def decide(self) -> tuple[str, str]:
         task, memory = self.task, self.memory
@@ -149,11 +162,36 @@ class Teacher:
             return self._fallback(f"{why}, and every place is searched")
         best = max(unsearched, key=lambda r: self._score(kind, r))  # ties: the first in the room's order
         # No count of places searched or left: counting a list is hard for a small model and decides nothing.
-        why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"
+        if self.ranked:
+            why = f"{why}; {self._ranked_lookup(kind, best)}, and {best} is unsearched"
+        else:
+            why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"
         for verb in ("open", "examine"):  # a receptacle at the same spot as this one: no need to go
             if f"{verb} {best}" in self.legal:
                 return f"{verb} {best}", f"{why}, and {best} is right here, so I {verb} it."
         return self._go(best, why)
+
+    def _ranked_lookup(self, kind: str, best: str) -> str:
+        """The room's kinds likelier than `best`'s, all searched, in order, then `best`'s kind.
+
+        Each listed kind scores above `best` as an unopened place of it would (so the order is the
+        same in every room: one list per object kind to learn), and every place of it is searched:
+        had one been unsearched, it would have been chosen.
+        """
+        top = self._score(kind, best)
+        searched = set(self.memory.contents)
+        kinds: dict[str, float] = {}
+        for place in self.memory.receptacles:
+            rkind = kind_of(place)
+            if place in searched:
+                closed = self.prior.openable_share(rkind) > 0.5
+                kinds.setdefault(rkind, self.prior.chance(kind, rkind) * (CLOSED_COST if closed else 1.0))
+            else:
+                kinds[rkind] = -1.0  # a kind with a place left is never listed as searched
+        likelier = sorted((k for k, score in kinds.items() if score > top and k != kind_of(best)),
+                          key=lambda k: (-kinds[k], k))
+        steps = [f"{k} (searched)" for k in likelier] + [kind_of(best)]
+        return f"here a {kind} is likeliest at a " + ", then a ".join(steps)
 
     # helpers
 
