@@ -1,7 +1,7 @@
 """DAgger labels: a teacher answers the states the student reaches; sft trains on its answers there."""
 from typer.testing import CliRunner
 
-from vlm_agent.agent.experts import ExpertAgent
+from vlm_agent.agent.experts import ExpertAgent, RankedExpertAgent
 from vlm_agent.agent.scripted import RandomAgent
 from vlm_agent.cli.main import app
 from vlm_agent.runtime.log_reader import iter_episodes
@@ -51,3 +51,14 @@ def test_play_teacher_flag_logs_labels_and_refuses_a_model_as_teacher(tmp_path):
     bad = runner.invoke(app, ["play", "numberline", "--agent", "random", "--teacher", "vlm", "--episodes", "1", "--headless",
                               "--log-dir", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "scripted agent" in bad.output and "Traceback" not in bad.output
+
+
+def test_every_expert_kind_that_writes_thoughts_is_teacher_data(tmp_path):
+    for agent in (ExpertAgent(seed=0), RankedExpertAgent(seed=0)):
+        session = PlaySession(LoopConfig(env_id=NUMBERLINE, episodes=3), agent, tmp_path / agent.kind, "numberline")
+        session.loop.run()
+        session.finish()
+        rows = [row for episode in iter_episodes([tmp_path / agent.kind]) for row in episode.rows]
+        data = load_sft_data([tmp_path / agent.kind], held_out_fraction=0.0)
+        assert {row.agent_kind for row in rows} == {agent.kind}
+        assert [(e.prompt, e.answer, e.kind) for e in data.train] == [(r.prompt, r.response, "answer") for r in rows]
