@@ -239,6 +239,7 @@ def _mount_subcommands() -> None:
     from vlm_agent.cli.eval import evaluate
     from vlm_agent.cli.model import model_app, sft
     from vlm_agent.cli.plot import plot
+    from vlm_agent.cli.relabel import relabel
     from vlm_agent.cli.train import finetune, train
     from vlm_agent.cli.vision import vision_pretrain
 
@@ -246,6 +247,7 @@ def _mount_subcommands() -> None:
     app.add_typer(model_app, name="model", help="Build and inspect models.")
     app.command("vision-pretrain")(vision_pretrain)
     app.command()(sft)
+    app.command()(relabel)
     app.command()(finetune)
     app.command()(train)
     app.command("eval")(evaluate)
