@@ -29,14 +29,13 @@ from vlm_agent.agent.scripted import ScriptedAgent, format_answer
 from vlm_agent.core.atomic import write_folder_atomic
 from vlm_agent.envs.alfworld.memory import ALFWorldMemory
 from vlm_agent.envs.memory import EpisodeMemory, accepted_command
+from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
 from vlm_agent.runtime.log_reader import Episode, iter_episodes
 from vlm_agent.runtime.log_schema import StepRow
 from vlm_agent.training.sft_data import TEACHER_KINDS
 
 # Environments whose teacher decides from texts the log keeps, with the memory that rebuilds its state.
 MEMORIES: dict[str, Callable[[], EpisodeMemory]] = {"vlm_agent/ALFWorld-v0": ALFWorldMemory}
-MANIFEST = "manifest.json"
-EPISODES_DIR = "episodes"
 
 
 @dataclass
@@ -95,9 +94,11 @@ def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_sk
         raise ValueError("no student episodes to relabel under " + ", ".join(str(p) for p in paths)
                          + (f" (set aside: {dict(counts.skipped)})" if counts.skipped else ""))
 
+    names_unique = len({run.name for run in runs}) == len(runs)  # runs from different log roots may share a name
+
     def fill(folder: Path) -> None:
         for index, (run, episodes) in enumerate(sorted(runs.items())):
-            target = folder / (run.name if len({r.name for r in runs}) == len(runs) else f"{index:03d}-{run.name}")
+            target = folder / (run.name if names_unique else f"{index:03d}-{run.name}")
             (target / EPISODES_DIR).mkdir(parents=True)
             manifest = _read_manifest(run)
             manifest["relabelled"] = {"from": str(run.resolve()), "teacher": teacher.kind}
