@@ -35,12 +35,14 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=60, help="prompts to probe")
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--show", type=int, default=0, help="print this many disagreements")
+    parser.add_argument("--max-new-tokens", type=int, default=256,
+                        help="answer length cap (the ranked teacher's answers reach about 230 tokens)")
     args = parser.parse_args()
 
     rows = [row for episode in iter_episodes([args.logs]) for row in episode.rows]
     random.Random(0).shuffle(rows)
     rows = rows[:args.n]
-    policy = load_policy(args.model, max_new_tokens=128)
+    policy = load_policy(args.model, max_new_tokens=args.max_new_tokens)
     started, answers = time.time(), []
     for i in range(0, len(rows), args.batch):
         batch = rows[i:i + args.batch]

@@ -33,5 +33,6 @@ def relabel(options: Options) -> None:
         counts = relabel_logs(options.logs, teacher, options.out,
                               on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         console.print(f"relabelled {counts.episodes} episodes, {counts.steps} steps, with {teacher.kind} "
-                      f"(its action differs from the old label's on {counts.changed}) into {options.out}; "
+                      f"(its action differs from the old label's on {counts.changed}; prompts of an earlier memory "
+                      f"format rewritten: {counts.reprompted}) into {options.out}; "
                       f"set aside: {dict(counts.skipped) or 'none'}")

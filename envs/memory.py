@@ -28,6 +28,11 @@ class EpisodeMemory(ABC):
     def render(self) -> str:
         """The compact block the prompt shows."""
 
+    def earlier_renders(self) -> tuple[str, ...]:
+        """The blocks earlier versions of this memory rendered for the same state, so a log written by one
+        can still be checked against a rebuilt memory (training/relabel.py)."""
+        return ()
+
     @abstractmethod
     def as_data(self) -> dict:
         """The same memory as JSON-able plain data (for scripted agents)."""

@@ -77,8 +77,11 @@ def test_arrivals_openings_takes_treatments_and_puts_are_remembered():
         "at: microwave 1 (closed) unsearched | holding: potato 1 (heated)\n"
         "seen potato: potato 2 @ fridge 1\n"
         "searched: fridge 1 (open); garbagecan 1\n"
-        "unsearched: cabinet 1, 2; countertop 1; sinkbasin 1; stoveburner 1, 2; toaster 1\n"
+        "unsearched: cabinet 1, 2; countertop 1; fridge none; garbagecan none; microwave none; sinkbasin 1; "
+        "stoveburner 1, 2; toaster 1\n"
         "done: took potato 1 from fridge 1; heated potato 1 with microwave 1")
+    # The block logs of the earlier memory showed (spent kinds left out), for checking them against a rebuild.
+    assert memory.earlier_renders() == (memory.render().replace("fridge none; garbagecan none; microwave none; ", ""),)
     memory = play()
     assert memory.holding == [] and "potato 1" in memory.contents["fridge 1"]
     # Back at the fridge: what lies where the agent is, is marked (here).
@@ -104,7 +107,8 @@ def test_lamps_closing_inventory_and_refused_actions():
     lines = memory.render().splitlines()
     assert lines[0] == "at: drawer 1 (closed) | holding: bowl 1"
     assert lines[1:3] == ["seen bowl: none yet", "seen desklamp: desklamp 1 @ sidetable 1"]
-    assert lines[3] == "searched: drawer 1 (closed); sidetable 1" and lines[4] == "unsearched: desk 1"
+    assert lines[3] == "searched: drawer 1 (closed); sidetable 1"
+    assert lines[4] == "unsearched: desk 1; drawer none; sidetable none"  # a spent kind is named, not left out
     assert lines[5] == "done: took bowl 1 from sidetable 1; turned on desklamp 1"
 
 

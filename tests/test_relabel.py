@@ -1,5 +1,6 @@
 """`relabel`: a student's logged ALFWorld states answered again by a teacher, offline, from the log's texts alone."""
 import json
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -75,6 +76,32 @@ def test_an_episode_whose_memory_does_not_rebuild_is_left_out(student_logs, tmp_
             (tampered / "episodes" / other.name).write_bytes(other.read_bytes())
     counts = relabel_logs([tmp_path / "logs"], RankedExpertAgent(seed=0), tmp_path / "out")
     assert counts.episodes == 1 and counts.skipped == {"episodes whose memory does not rebuild from their texts": 1}
+
+
+def earlier_block(prompt):
+    """The prompt as the earlier memory wrote it: spent kinds left out of `unsearched:`."""
+    def drop_spent(line):
+        kept = [group for group in line.group(1).split("; ") if not group.endswith(" none")]
+        return "\nunsearched: " + ("; ".join(kept) or "nothing") + "\n"
+    return re.sub(r"\nunsearched: (.*)\n", drop_spent, prompt)
+
+
+def test_a_log_of_the_earlier_memory_format_is_checked_in_it_and_trained_in_todays(student_logs, tmp_path):
+    old_logs = tmp_path / "logs"
+    for source in student_logs.glob("*/episodes/*.parquet"):
+        table = pq.read_table(source)
+        prompts = [earlier_block(p) for p in table.column("prompt").to_pylist()]
+        run = old_logs / source.parent.parent.name
+        (run / "episodes").mkdir(parents=True, exist_ok=True)
+        (run / "manifest.json").write_text((source.parent.parent / "manifest.json").read_text())
+        pq.write_table(table.set_column(table.schema.get_field_index("prompt"), "prompt", pa.array(prompts, pa.string())),
+                       run / "episodes" / source.name)
+    before, earlier = rows_of(student_logs), rows_of(old_logs)
+    rewritten = sum(old.prompt != new.prompt for old, new in zip(before, earlier))
+    assert rewritten > 5  # the random student spends kinds: the two formats differ on those steps
+    counts = relabel_logs([old_logs], RankedExpertAgent(seed=0), tmp_path / "out")
+    assert counts.episodes == 2 and counts.reprompted == rewritten and not counts.skipped
+    assert [r.prompt for r in rows_of(tmp_path / "out")] == [r.prompt for r in before]
 
 
 def test_the_command_relabels_and_refuses_scripted_episodes_and_an_occupied_folder_in_one_line(student_logs, tmp_path):

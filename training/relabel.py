@@ -4,7 +4,9 @@ A teacher that decides from what the agent saw can answer a logged state again w
 state can be rebuilt from the log. ALFWorld's can: the teacher reads the task, the admissible
 commands and the observation memory, and the memory is a function of the episode's texts alone
 (envs/memory.py). Each rebuilt memory block is checked against the block the step's prompt showed;
-an episode where one differs is left out and counted, never labelled from a wrong state.
+an episode where one differs is left out and counted, never labelled from a wrong state. A log of
+an earlier memory format passes the check in that format (`EpisodeMemory.earlier_renders`), and its
+prompts are written with today's block, so `sft` trains the prompt the model will be shown.
 
 The output is a copy of each source run (its manifest, with what was relabelled, and its episode
 files) in which every step's `info` carries the new `teacher_answer` and `teacher_action`, so
@@ -43,18 +45,27 @@ class RelabelCounts:
     episodes: int = 0
     steps: int = 0
     changed: int = 0  # steps whose new teacher action differs from the old label's
+    reprompted: int = 0  # steps whose prompt showed an earlier format of the memory block, rewritten
     skipped: Counter = field(default_factory=Counter)  # reason -> episodes
 
 
-def relabel_episode(episode: Episode, teacher: ScriptedAgent, memory: EpisodeMemory) -> list[dict] | None:
-    """Each step's new label as (teacher_answer, teacher_action) in a new info dict; None if a memory block differs."""
+def relabel_episode(episode: Episode, teacher: ScriptedAgent,
+                    memory: EpisodeMemory) -> tuple[list[dict], list[str]] | None:
+    """Each step's new label as (teacher_answer, teacher_action) in a new info dict, and its prompt with today's
+    memory block; None if a memory block differs from the rebuilt one."""
     rows: list[StepRow] = episode.rows
     texts = [row.observation_text for row in rows]
     memory.reset(texts[0])
-    infos = []
+    infos, prompts = [], []
     for k, row in enumerate(rows):
-        if "Memory:\n" in row.prompt and f"Memory:\n{memory.render()}\nObservation:" not in row.prompt:
-            return None  # the state the student saw is not the one rebuilt
+        prompt = row.prompt
+        if "Memory:\n" in prompt:
+            block = memory.render()
+            shown = next((b for b in (block, *memory.earlier_renders()) if f"Memory:\n{b}\nObservation:" in prompt), None)
+            if shown is None:
+                return None  # the state the student saw is not the one rebuilt
+            prompt = prompt.replace(f"Memory:\n{shown}\nObservation:", f"Memory:\n{block}\nObservation:", 1)
+        prompts.append(prompt)
         obs = Observation(env_id=row.env_id, frame=None, text=row.observation_text, legal_actions=tuple(row.legal_actions),
                           task_type=row.task_type, task_text=row.task_text, state={"memory": memory.as_data()},
                           memory=memory.render())
@@ -64,7 +75,7 @@ def relabel_episode(episode: Episode, teacher: ScriptedAgent, memory: EpisodeMem
         infos.append({**row.info, "teacher_answer": text, "teacher_action": parse.action if parse.ok else None})
         if k + 1 < len(rows):
             memory.update(accepted_command(row.action_sent, row.legal_actions), texts[k + 1])
-    return infos
+    return infos, prompts
 
 
 def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_skip=None) -> RelabelCounts:
@@ -79,14 +90,17 @@ def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_sk
         if env_id not in MEMORIES:
             counts.skipped[f"{env_id} episodes (its teacher's inputs are not all in the log)"] += 1
             continue
-        infos = relabel_episode(episode, teacher, MEMORIES[env_id]())
-        if infos is None:
+        relabelled = relabel_episode(episode, teacher, MEMORIES[env_id]())
+        if relabelled is None:
             counts.skipped["episodes whose memory does not rebuild from their texts"] += 1
             continue
+        infos, prompts = relabelled
         old = [row.info.get("teacher_action") for row in episode.rows]
         counts.changed += sum(info["teacher_action"] != before for info, before in zip(infos, old) if before is not None)
-        column = pa.array([json.dumps(info, sort_keys=True) for info in infos], pa.string())
-        table = episode.table.set_column(episode.table.schema.get_field_index("info"), "info", column)
+        counts.reprompted += sum(new != row.prompt for new, row in zip(prompts, episode.rows))
+        table = episode.table
+        for name, column in (("info", [json.dumps(info, sort_keys=True) for info in infos]), ("prompt", prompts)):
+            table = table.set_column(table.schema.get_field_index(name), name, pa.array(column, pa.string()))
         runs.setdefault(episode.path.parent.parent, []).append((episode.path.name, table))
         counts.episodes += 1
         counts.steps += len(infos)

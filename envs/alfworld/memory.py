@@ -131,7 +131,18 @@ class ALFWorldMemory(EpisodeMemory):
         drawer 1"), so "the first unsearched cabinet" is the number right after the word; the place the
         agent is at is not in `unsearched:` (the `at:` line marks it unsearched when it is), and a watched
         object lying where the agent is is marked "(here)". Measured on the teacher's data: a 7M
-        model read the ungrouped lists wrongly (it went to "cabinet 1" while at cabinet 1)."""
+        model read the ungrouped lists wrongly (it went to "cabinet 1" while at cabinet 1).
+
+        `unsearched:` names every kind of the room, "none" where no place of it is left but the one the
+        agent is at ("countertop none; drawer 3, 4"): whether a kind is spent is then read after the
+        kind's own word, not from its absence. Students of the earlier block, which left spent kinds out, went back to spent kinds on
+        about half their search steps (docs/learning/alfworld-teacher-sft.md, "Where exp5 loses")."""
+        return self._render(spent_kinds=True)
+
+    def earlier_renders(self) -> tuple[str, ...]:
+        return (self._render(spent_kinds=False),)
+
+    def _render(self, spent_kinds: bool) -> str:
         here = self.location
         if here:
             place = self._labelled(here) + ("" if here in self.contents else " unsearched")
@@ -148,17 +159,19 @@ class ALFWorldMemory(EpisodeMemory):
             lines.append(f"seen {kind}: {found}")
         lines.append("searched: " + (self._grouped(self.searched) or "nothing yet"))
         unsearched = [r for r in self.receptacles if r not in self.contents and r != here]
-        lines.append("unsearched: " + (self._grouped(unsearched) or "nothing"))
+        spent = sorted({kind_of(r) for r in self.receptacles} - {kind_of(r) for r in unsearched}) if spent_kinds else []
+        lines.append("unsearched: " + (self._grouped(unsearched, spent) or "nothing"))
         if self.done:
             lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
         return "\n".join(lines)
 
-    def _grouped(self, places: list[str]) -> str:
-        """["cabinet 3", "drawer 1", "cabinet 2"] -> "cabinet 2, 3; drawer 1" (with open/closed labels)."""
-        kinds: dict[str, list[str]] = {}
+    def _grouped(self, places: list[str], spent: list[str] = ()) -> str:
+        """["cabinet 3", "drawer 1", "cabinet 2"] -> "cabinet 2, 3; drawer 1" (with open/closed labels);
+        each kind of `spent` as "kind none", in its place in the kinds' order."""
+        kinds: dict[str, list[str]] = {kind: ["none"] for kind in spent}
         for name in sorted(places, key=natural_key):
             kinds.setdefault(kind_of(name), []).append(self._labelled(name)[len(kind_of(name)) + 1:])
-        return "; ".join(f"{kind} {', '.join(numbers)}" for kind, numbers in kinds.items())
+        return "; ".join(f"{kind} {', '.join(numbers)}" for kind, numbers in sorted(kinds.items()))
 
     def as_data(self) -> dict:
         return {
