@@ -20,13 +20,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent, RankedExpertAgent
+from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent, RankedExpertAgent, ShuffledExpertAgent
 from vlm_agent.envs.alfworld.engine.games import TASK_TYPES, cache_root
 from vlm_agent.envs.alfworld.env import ENV_ID, ALFWorldEnv
 from vlm_agent.runtime.observation import observation_from
 from vlm_agent.runtime.stats import wilson_interval
 
-AGENTS = {"expert": ExpertAgent, "expert-ranked": RankedExpertAgent, "expert-privileged": PrivilegedExpertAgent}
+AGENTS = {"expert": ExpertAgent, "expert-ranked": RankedExpertAgent, "expert-shuffled": ShuffledExpertAgent,
+          "expert-privileged": PrivilegedExpertAgent}
 
 
 def generated_split(seed: int, split: str, count: int) -> Path:

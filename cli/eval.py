@@ -22,7 +22,7 @@ from vlm_agent.runtime.loop import LoopConfig
 
 
 PROTOCOLS = ("as-given", "paper", "both")
-EVAL_AGENTS = ("vlm", "expert", "expert-privileged", "random")
+EVAL_AGENTS = ("vlm", "expert", "expert-ranked", "expert-shuffled", "expert-privileged", "random")
 PAPER_TEMPERATURE = 0.2  # the paper samples its reported episodes at 0.2 (shared/docs/rl4vlm.md)
 DEFAULT_OUT_DIR = Path("eval")
 
@@ -32,7 +32,8 @@ class EvalOptions:
     model: Optional[Path] = field(default=None, metadata={"help": "Model folder or checkpoint root; default: the shipped model."})
     agent: str = field(default="vlm", metadata={
         "help": "vlm: the model; expert: the scripted expert (ALFWorld: the teacher that sees what the agent sees); "
-                "expert-privileged: ALFWorld's handcoded expert, which reads the engine's facts; random.",
+                "expert-ranked and expert-shuffled: its variants with the search written out (the latter taking one "
+                "kind's places in a scrambled order); expert-privileged: ALFWorld's handcoded expert, which reads the engine's facts; random.",
         "choices": EVAL_AGENTS})
     out: Optional[Path] = field(default=None, metadata={
         "help": "JSON file for the results; default eval/<env>-<version>-<prompt>[-paper-frames][-<protocol>].json."})

@@ -134,7 +134,7 @@ def _rank_failure() -> tuple[type[BaseException], ...]:
 
 @dataclass
 class PlayOptions:
-    agent: str = field(default="vlm", metadata={"help": "vlm (the model), expert (on ALFWorld: a teacher that sees only what the agent sees), expert-ranked (its actions, with its search lookup written out in the thoughts), expert-privileged (ALFWorld's handcoded expert, which reads the engine's hidden facts), random, or human."})
+    agent: str = field(default="vlm", metadata={"help": "vlm (the model), expert (on ALFWorld: a teacher that sees only what the agent sees), expert-ranked (its actions, with its search lookup written out in the thoughts), expert-shuffled (that, taking one kind's places in a scrambled order), expert-privileged (ALFWorld's handcoded expert, which reads the engine's hidden facts), random, or human."})
     model: Optional[Path] = field(default=None, metadata={"help": "Checkpoint folder of the VLM; default: the shipped model."})
     log_dir: Path = field(default=Path("logs"), metadata={"help": "Where episode logs go (one folder per run)."})
     headless: bool = field(default=False, metadata={"help": "Plain progress output even on a terminal."})
@@ -168,7 +168,7 @@ def play(options: Options) -> None:
         played = str(model_path(options.model)) if options.agent == "vlm" else None
         teacher = make_agent(options.teacher, seed=options.seed, sampling=options.build(SamplingConfig)) if options.teacher else None
         if teacher is not None and teacher.kind in ("vlm", "human"):
-            raise ValueError(f"--teacher {options.teacher}: a teacher must be a scripted agent (expert, expert-ranked, expert-privileged or random)")
+            raise ValueError(f"--teacher {options.teacher}: a teacher must be a scripted agent (expert, expert-ranked, expert-shuffled, expert-privileged or random)")
         session = PlaySession(config, the_agent, options.log_dir, env_name, {"model": played}, teacher=teacher)
         if options.reload:
             from vlm_agent.runtime.checkpoint_watch import watch_checkpoints

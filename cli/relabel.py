@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vlm_agent.cli.options import Options, options_command
 
-RELABEL_TEACHERS = ("expert", "expert-ranked")
+RELABEL_TEACHERS = ("expert", "expert-ranked", "expert-shuffled")
 
 
 @dataclass

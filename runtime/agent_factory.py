@@ -5,7 +5,7 @@ from pathlib import Path
 
 from vlm_agent.agent.sampling_config import SamplingConfig
 
-AGENT_KINDS = ("vlm", "expert", "expert-ranked", "expert-privileged", "random", "human")
+AGENT_KINDS = ("vlm", "expert", "expert-ranked", "expert-shuffled", "expert-privileged", "random", "human")
 
 
 def default_model_dir() -> Path:
@@ -35,6 +35,10 @@ def make_agent(kind: str, *, model: Path | None = None, seed: int = 0, sampling:
         from vlm_agent.agent.experts import RankedExpertAgent
 
         return RankedExpertAgent(prompt_variant=sampling.prompt, seed=seed)
+    if kind == "expert-shuffled":  # the ranked teacher visiting one kind's places in a scrambled order
+        from vlm_agent.agent.experts import ShuffledExpertAgent
+
+        return ShuffledExpertAgent(prompt_variant=sampling.prompt, seed=seed)
     if kind == "expert-privileged":  # ALFWorld's handcoded expert, which reads the engine's facts
         from vlm_agent.agent.experts import PrivilegedExpertAgent
 

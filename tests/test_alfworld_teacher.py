@@ -11,9 +11,9 @@ import gymnasium as gym
 import pytest
 
 import vlm_agent.envs  # noqa: F401  (registers the environments)
-from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent
+from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent, ShuffledExpertAgent
 from vlm_agent.agent.experts.alfworld_prior import PRIOR_FILE, count_placements, load_prior
-from vlm_agent.agent.experts.alfworld_teacher import alfworld_teacher, alfworld_teacher_ranked
+from vlm_agent.agent.experts.alfworld_teacher import alfworld_teacher, alfworld_teacher_ranked, alfworld_teacher_shuffled
 from vlm_agent.agent.interface import Observation
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.envs.alfworld.engine.games import TASK_TYPES
@@ -244,3 +244,35 @@ def assert_ranked_lookup_holds(obs, action):
             kind = part.split(" (searched)")[0].split()[-1]
             places = [r for r in memory.receptacles if r.split()[0] == kind]
             assert places and all(r in memory.contents for r in places), (kind, thoughts)
+
+
+def test_shuffled_teacher_takes_one_kinds_places_in_an_order_the_place_in_front_does_not_tell():
+    """`expert-shuffled`: the ranked teacher's kind, but which unsearched place of it comes from a hash of the
+    state; the same state gives the same place, and the sweep through six cabinets is not in number order."""
+    room = ("You are in the middle of a room. Looking quickly around you, you see "
+            + ", ".join(f"a cabinet {n}" for n in range(1, 7)) + ", and a garbagecan 1.\n\nYour task is to: put a cup in garbagecan.")
+    memory = ALFWorldMemory()
+    memory.reset(room)
+    legal = [f"go to cabinet {n}" for n in range(1, 7)] + ["go to garbagecan 1", "look"]
+    visited = []
+    for _ in range(6):
+        if visited:
+            memory.update(f"go to {visited[-1]}", f"You arrive at {visited[-1]}. On the {visited[-1]}, you see nothing.")
+        obs = Observation(env_id=ENV_ID, frame=None, text="", legal_actions=tuple(legal), task_type="",
+                          task_text="put a cup in garbagecan", state={"memory": memory.as_data()})
+        thoughts, action = alfworld_teacher_shuffled(obs, random.Random(0))
+        assert alfworld_teacher_shuffled(obs, random.Random(1)) == (thoughts, action)  # a function of the state
+        place = action.removeprefix("go to ")
+        assert place.startswith("cabinet") and place not in memory.contents and place not in visited
+        assert f"and {place} is unsearched, so I go to {place}." in thoughts
+        _, ranked_action = alfworld_teacher_ranked(obs, random.Random(0))
+        assert ranked_action.split()[2] == "cabinet"  # the same kind as the ranked teacher's
+        visited.append(place)
+    assert sorted(visited) == [f"cabinet {n}" for n in range(1, 7)] and visited != sorted(visited)
+    assert type(make_agent("expert-shuffled")) is ShuffledExpertAgent
+
+
+@real_games
+def test_shuffled_teacher_wins_real_games_of_each_type(train_data, tmp_path):
+    episodes = play_logged(tmp_path, train_data, "valid_train", 6, agent=ShuffledExpertAgent(seed=0))
+    assert len(episodes) == 6 and all(episode.success for episode in episodes)

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from vlm_agent.runtime.log_reader import iter_episodes
 
-TEACHER_KINDS = ("expert", "expert-ranked", "human")  # whose own answers are the examples
+TEACHER_KINDS = ("expert", "expert-ranked", "expert-shuffled", "human")  # whose own answers are the examples
 # Reading the frame is what a vision tower trained from scratch learns last; describing the frame
 # with the environment's own text state is a short, dense signal for exactly that (LLaVA's stage 1).
 CAPTION_PROMPT = "Describe the state shown in the image."

@@ -23,10 +23,18 @@ hold what is sought, each "(searched)", then the first kind with a place unsearc
 The plain thought ("of the unsearched places, a cup is most likely at a cabinet") leaves both
 lookups in the memory's "unsearched:" line implicit, and a trained student got them wrong in most
 of its lost steps (docs/learning/alfworld-teacher-sft.md).
+
+`alfworld_teacher_shuffled` (agent `expert-shuffled`) is the ranked teacher choosing among the
+equally likely unsearched places of the chosen kind by a hash of the state instead of taking the
+lowest number. Students of the other two learned "at countertop 2, go to countertop 3" from the
+`at:` line, which predicts the in-order sweep as well as the memory does, and so went back to
+searched places after any detour; here only the `unsearched:` line says which places are left.
+Places of one kind score the same, so the order costs nothing in expectation.
 """
 from __future__ import annotations
 
 import random
+import zlib
 
 from vlm_agent.agent.experts.alfworld_prior import SearchPrior, load_prior
 from vlm_agent.agent.interface import Observation
@@ -38,7 +46,8 @@ _TREATED = {"clean": "cleaned", "heat": "heated", "cool": "cooled"}
 CLOSED_COST = 0.5  # weight of a receptacle that must be opened before it can be searched
 
 
-def alfworld_teacher(obs: Observation, rng: random.Random, ranked: bool = False) -> tuple[str, str]:
+def alfworld_teacher(obs: Observation, rng: random.Random, ranked: bool = False,
+                     shuffled: bool = False) -> tuple[str, str]:
     """(thoughts, action) from the task, the memory and the admissible commands."""
     task = parse_task(obs.task_text)
     data = obs.state.get("memory")
@@ -46,13 +55,18 @@ def alfworld_teacher(obs: Observation, rng: random.Random, ranked: bool = False)
         action = rng.choice(list(obs.legal_actions))
         return f"The task is to {obs.task_text}. I cannot tell what it needs, so I try {action}.", action
     memory = ALFWorldMemory.from_data(data)
-    action, reason = Teacher(task, memory, list(obs.legal_actions), load_prior(), rng, ranked).decide()
+    action, reason = Teacher(task, memory, list(obs.legal_actions), load_prior(), rng, ranked, shuffled).decide()
     return f"The task is to {obs.task_text}. {_situation(memory)} {reason}", action
 
 
 def alfworld_teacher_ranked(obs: Observation, rng: random.Random) -> tuple[str, str]:
     """The teacher's actions, with the search lookup written out step by step in its thoughts."""
     return alfworld_teacher(obs, rng, ranked=True)
+
+
+def alfworld_teacher_shuffled(obs: Observation, rng: random.Random) -> tuple[str, str]:
+    """The ranked teacher, visiting the unsearched places of one kind in an order the `at:` line cannot predict."""
+    return alfworld_teacher(obs, rng, ranked=True, shuffled=True)
 
 
 def _situation(memory: ALFWorldMemory) -> str:
@@ -65,9 +79,9 @@ class Teacher:
     """One decision; `decide()` returns (action, the reason in words)."""
 
     def __init__(self, task: Task, memory: ALFWorldMemory, legal: list[str], prior: SearchPrior,
-                 rng: random.Random, ranked: bool = False):
+                 rng: random.Random, ranked: bool = False, shuffled: bool = False):
         self.task, self.memory, self.legal, self.prior, self.rng = task, memory, legal, prior, rng
-        self.here, self.ranked = memory.location, ranked
+        self.here, self.ranked, self.shuffled = memory.location, ranked, shuffled
 
     def decide(self) -> tuple[str, str]:
         task, memory = self.task, self.memory
@@ -161,6 +175,9 @@ class Teacher:
         if not unsearched:
             return self._fallback(f"{why}, and every place is searched")
         best = max(unsearched, key=lambda r: self._score(kind, r))  # ties: the first in the room's order
+        if self.shuffled:  # among the equally likely places of that kind, one the state's hash picks
+            tied = [r for r in unsearched if kind_of(r) == kind_of(best) and self._score(kind, r) == self._score(kind, best)]
+            best = tied[zlib.crc32(f"{memory.task}|{sorted(memory.contents)}|{kind_of(best)}".encode()) % len(tied)]
         # No count of places searched or left: counting a list is hard for a small model and decides nothing.
         if self.ranked:
             why = f"{why}; {self._ranked_lookup(kind, best)}, and {best} is unsearched"
