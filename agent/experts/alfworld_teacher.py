@@ -176,7 +176,8 @@ class Teacher:
             return self._fallback(f"{why}, and every place is searched")
         best = max(unsearched, key=lambda r: self._score(kind, r))  # ties: the first in the room's order
         if self.shuffled:  # among the equally likely places of that kind, one the state's hash picks
-            tied = [r for r in unsearched if kind_of(r) == kind_of(best) and self._score(kind, r) == self._score(kind, best)]
+            top = self._score(kind, best)
+            tied = [r for r in unsearched if kind_of(r) == kind_of(best) and self._score(kind, r) == top]
             best = tied[zlib.crc32(f"{memory.task}|{sorted(memory.contents)}|{kind_of(best)}".encode()) % len(tied)]
         # No count of places searched or left: counting a list is hard for a small model and decides nothing.
         if self.ranked:

@@ -135,8 +135,9 @@ class ALFWorldMemory(EpisodeMemory):
 
         `unsearched:` names every kind of the room, "none" where no place of it is left but the one the
         agent is at ("countertop none; drawer 3, 4"): whether a kind is spent is then read after the
-        kind's own word, not from its absence. Students of the earlier block, which left spent kinds out, went back to spent kinds on
-        about half their search steps (docs/learning/alfworld-teacher-sft.md, "Where exp5 loses")."""
+        kind's own word, not from its absence. Students of the earlier block, which left spent kinds
+        out, went back to spent kinds on about half their search steps
+        (docs/learning/alfworld-teacher-sft.md, "Where exp5 loses")."""
         return self._render(spent_kinds=True)
 
     def earlier_renders(self) -> tuple[str, ...]:
