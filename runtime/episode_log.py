@@ -35,7 +35,7 @@ def package_versions() -> dict[str, str]:
 def new_run_id(env_name: str, agent_kind: str) -> str:
     """<date>-<time>-<env>-<agent>-<random hex>: sorted by start time, unique (and the writer refuses a taken folder)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{env_name}-{agent_kind}-{uuid.uuid4().hex[:8]}"
+    return f"{stamp}-{env_name}-{agent_kind}-{uuid.uuid4().hex[:16]}"
 
 
 class RunFolderTaken(FileExistsError):

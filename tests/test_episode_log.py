@@ -175,7 +175,8 @@ def test_a_run_that_fails_before_its_first_episode_leaves_no_folder(tmp_path):
 def test_run_ids_made_in_the_same_instant_differ(monkeypatch):
     monkeypatch.setattr(time, "time_ns", lambda: 1_800_000_000_000_000_000)
     monkeypatch.setattr(time, "strftime", lambda *args: "20270115-093000")
-    assert len({new_run_id("numberline", "expert") for _ in range(5000)}) == 5000
+    # 200,000 ids in one second: a 32-bit suffix collides here with probability ~99%, a 64-bit one ~1e-9
+    assert len({new_run_id("numberline", "expert") for _ in range(200_000)}) == 200_000
 
 
 def test_a_second_writer_on_a_run_folder_never_replaces_its_manifest_or_episodes(tmp_path):
