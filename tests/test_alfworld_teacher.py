@@ -100,6 +100,8 @@ def test_teacher_decides_from_task_memory_and_commands_only_and_explains(train_d
                 assert alfworld_teacher(blind, random.Random(0)) == (thoughts, action)  # no engine fact, no frame
                 assert obs.task_text in thoughts and thoughts.endswith(".") and action in obs.legal_actions
                 assert_ranked_lookup_holds(obs, action)
+                if "likeliest at a" in alfworld_teacher_shuffled(obs, random.Random(0))[0]:
+                    assert_quoted_lookup_holds(obs, ALFWorldMemory.from_data(obs.state["memory"]))
                 frame, _, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
                     break
@@ -246,6 +248,19 @@ def assert_ranked_lookup_holds(obs, action):
             assert places and all(r in memory.contents for r in places), (kind, thoughts)
 
 
+def assert_quoted_lookup_holds(obs, memory):
+    """Each kind of the shuffled teacher's search thought is followed by that kind's entry of the memory's
+    `unsearched:` line, word for word: "none" for every kind but the last, the places left for the last."""
+    thoughts, action = alfworld_teacher_shuffled(obs, random.Random(0))
+    lookup = thoughts.split("likeliest at a ", 1)[1].split(", so I ")[0]
+    line = next(ln for ln in memory.render().splitlines() if ln.startswith("unsearched: "))
+    entries = lookup.split(", then a ")
+    for entry in entries:
+        assert f" {entry};" in f" {line.removeprefix('unsearched: ')};", (entry, line)
+    assert all(entry.endswith(" none") for entry in entries[:-1]) and not entries[-1].endswith(" none")
+    assert action.split()[-2] == entries[-1].split()[0]  # go to, open or examine a place of the last kind
+
+
 def test_shuffled_teacher_takes_one_kinds_places_in_an_order_the_place_in_front_does_not_tell():
     """`expert-shuffled`: the ranked teacher's kind, but which unsearched place of it comes from a hash of the
     state; the same state gives the same place, and the sweep through six cabinets is not in number order."""
@@ -264,7 +279,8 @@ def test_shuffled_teacher_takes_one_kinds_places_in_an_order_the_place_in_front_
         assert alfworld_teacher_shuffled(obs, random.Random(1)) == (thoughts, action)  # a function of the state
         place = action.removeprefix("go to ")
         assert place.startswith("cabinet") and place not in memory.contents and place not in visited
-        assert f"and {place} is unsearched, so I go to {place}." in thoughts
+        assert thoughts.endswith(f", so I go to {place}.")
+        assert_quoted_lookup_holds(obs, memory)
         _, ranked_action = alfworld_teacher_ranked(obs, random.Random(0))
         assert ranked_action.split()[2] == "cabinet"  # the same kind as the ranked teacher's
         visited.append(place)

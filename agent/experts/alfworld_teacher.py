@@ -29,7 +29,14 @@ equally likely unsearched places of the chosen kind by a hash of the state inste
 lowest number. Students of the other two learned "at countertop 2, go to countertop 3" from the
 `at:` line, which predicts the in-order sweep as well as the memory does, and so went back to
 searched places after any detour; here only the `unsearched:` line says which places are left.
-Places of one kind score the same, so the order costs nothing in expectation.
+Places of one kind score the same, so the order costs nothing in expectation. Its search thought
+also quotes, after each kind, that kind's own entry of the memory's `unsearched:` line instead of
+judging it: "likeliest at a countertop none, then a cabinet 2, 4 (closed), so I go to cabinet 4".
+Whether a kind is spent is then the token after the kind's word in the memory, copied: the
+operation a student already does well (it copies place numbers right 93% of the time), where
+"(searched)" asked for a yes/no judgement that students got right about three times in four, on
+their training games as on new ones, and their attention at that point barely touched the memory
+(docs/learning/alfworld-teacher-sft.md, "Teacher-forced").
 """
 from __future__ import annotations
 
@@ -180,7 +187,9 @@ class Teacher:
             tied = [r for r in unsearched if kind_of(r) == kind_of(best) and self._score(kind, r) == top]
             best = tied[zlib.crc32(f"{memory.task}|{sorted(memory.contents)}|{kind_of(best)}".encode()) % len(tied)]
         # No count of places searched or left: counting a list is hard for a small model and decides nothing.
-        if self.ranked:
+        if self.ranked and self.shuffled:
+            why = f"{why}; {self._ranked_lookup(kind, best, quote=True)}"
+        elif self.ranked:
             why = f"{why}; {self._ranked_lookup(kind, best)}, and {best} is unsearched"
         else:
             why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"
@@ -189,8 +198,10 @@ class Teacher:
                 return f"{verb} {best}", f"{why}, and {best} is right here, so I {verb} it."
         return self._go(best, why)
 
-    def _ranked_lookup(self, kind: str, best: str) -> str:
-        """The room's kinds likelier than `best`'s, all searched, in order, then `best`'s kind.
+    def _ranked_lookup(self, kind: str, best: str, quote: bool = False) -> str:
+        """The room's kinds likelier than `best`'s, all searched, in order, then `best`'s kind; each
+        marked "(searched)", or with `quote` followed by its entry of the memory's `unsearched:` line
+        ("none" for the searched ones, the places left for `best`'s kind).
 
         Each listed kind scores above `best` as an unopened place of it would (so the order is the
         same in every room: one list per object kind to learn), and every place of it is searched:
@@ -208,7 +219,11 @@ class Teacher:
                 kinds[rkind] = -1.0  # a kind with a place left is never listed as searched
         likelier = sorted((k for k, score in kinds.items() if score > top and k != kind_of(best)),
                           key=lambda k: (-kinds[k], k))
-        steps = [f"{k} (searched)" for k in likelier] + [kind_of(best)]
+        if quote:
+            entries = self.memory.unsearched_entries()
+            steps = [f"{k} {entries.get(k, 'none')}" for k in likelier + [kind_of(best)]]
+        else:
+            steps = [f"{k} (searched)" for k in likelier] + [kind_of(best)]
         return f"here a {kind} is likeliest at a " + ", then a ".join(steps)
 
     # helpers

@@ -166,6 +166,12 @@ class ALFWorldMemory(EpisodeMemory):
             lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
         return "\n".join(lines)
 
+    def unsearched_entries(self) -> dict[str, str]:
+        """Each kind's entry of the `unsearched:` line as `render()` writes it: {"countertop": "none", "drawer": "3, 4 (closed)"}."""
+        line = next(line for line in self.render().splitlines() if line.startswith("unsearched: "))
+        groups = line.removeprefix("unsearched: ").split("; ")
+        return dict(group.split(" ", 1) for group in groups if " " in group)
+
     def _grouped(self, places: list[str], spent: list[str] = ()) -> str:
         """["cabinet 3", "drawer 1", "cabinet 2"] -> "cabinet 2, 3; drawer 1" (with open/closed labels);
         each kind of `spent` as "kind none", in its place in the kinds' order."""
