@@ -180,6 +180,10 @@ def _print_info(console, path: Path) -> None:
 class SFTOptions(SupervisedOptions):
     captions: bool = field(default=False, metadata={
         "help": "Also learn to describe each frame by its text state (teaches a new vision tower to read)."})
+    lookup_drills: float = field(default=0.0, metadata={
+        "help": "Share of the steps whose prompt has a memory line of named entries (ALFWorld's unsearched:) that also "
+                "give a drill: those entries asked for by name in a shuffled order (training/lookup_drills.py).",
+        "min": 0.0, "max": 1.0})
 
 
 @options_command("sft", SFTOptions, SFTConfig, DeviceConfig)
@@ -196,6 +200,9 @@ def sft(options: Options) -> None:
         check_writable(options.out)  # before minutes of log reading
         data = load_sft_data(options.logs, options.held_out, captions=options.captions,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+        if options.lookup_drills:
+            from vlm_agent.training.lookup_drills import add_lookup_drills
+            console.print(f"{add_lookup_drills(data, options.lookup_drills)} lookup drills added")
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
         config = options.build(SFTConfig)
         metrics = train_with_progress(

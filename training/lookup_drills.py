@@ -1,0 +1,53 @@
+"""Lookup drills: extra SFT examples that ask for entries of the prompt's memory block by name.
+
+A search step of the ALFWorld teacher turns on a few look-ups, "what does the memory's
+`unsearched:` line say after countertop?", which the answers exercise one to three times each,
+among a hundred copied tokens. Students never learned them: teacher-forced on the teacher's own
+answers, they got them right about three times in four, on their training games as on new ones,
+and their attention at those tokens barely touched the memory (docs/learning/alfworld-teacher-sft.md).
+A drill takes a prompt that has such a line, asks for its entries in a shuffled order of their
+names, and answers with each name followed by its entry: ten look-ups in one short answer, on the
+very prompts the policy sees.
+
+    prompt: <the step's prompt>
+            Quote the unsearched: entries of: drawer, countertop, cabinet
+    answer: drawer 1, 3; countertop none; cabinet 2, 4 (closed)
+"""
+from __future__ import annotations
+
+import random
+import re
+import zlib
+
+from vlm_agent.training.sft_data import SFTData, SFTExample
+
+DRILLED_LINES = ("unsearched",)  # memory lines of "name entry; name entry; ..." groups that drills quote
+_LINE = re.compile(rf"^(?P<label>{'|'.join(DRILLED_LINES)}): (?P<groups>.*)$", re.MULTILINE)
+
+
+def lookup_drill(example: SFTExample) -> SFTExample | None:
+    """The drill for one example's prompt (None: it has no drilled line of two or more entries).
+    The order of the names is seeded by the prompt, so the same data gives the same drills."""
+    found = _LINE.search(example.prompt)
+    if not found:
+        return None
+    entries = [group.split(" ", 1) for group in found.group("groups").split("; ") if " " in group]
+    if len(entries) < 2:
+        return None
+    random.Random(zlib.crc32(example.prompt.encode())).shuffle(entries)
+    question = f"Quote the {found.group('label')}: entries of: " + ", ".join(name for name, _ in entries)
+    answer = "; ".join(f"{name} {entry}" for name, entry in entries)
+    return SFTExample(example.frame_png, f"{example.prompt}\n{question}", answer, example.env_id, "drill")
+
+
+def add_lookup_drills(data: SFTData, share: float) -> int:
+    """Add a drill for about `share` of the examples that have a drilled line (chosen by a hash of the
+    prompt), to the split each came from; returns how many were added."""
+    added = 0
+    for split in (data.train, data.held_out):
+        drills = [lookup_drill(example) for example in split
+                  if example.kind != "drill" and zlib.crc32(b"drill" + example.prompt.encode()) % 10_000 < share * 10_000]
+        drills = [drill for drill in drills if drill is not None]
+        split.extend(drills)
+        added += len(drills)
+    return added
