@@ -16,6 +16,12 @@ The whole answer's token accuracy is printed beside them: it is dominated by tex
 prompt and hides these few tokens. About a minute for 80 prompts on 2 cores. Run it on the
 teacher's training games and on games the model never saw: the gap says whether the lookup
 generalises or is not learned at all.
+
+With `--drills full` or `--drills short`, it scores lookup drills (training/lookup_drills.py) made
+from the logged prompts instead (full: the whole prompt; short: the memory block alone): at each
+entry after a name, whether the model's likeliest token is the entry's first. Compare with the
+constant it prints: the share of entries that begin with the commonest first token, which a model
+that looks nothing up scores.
 """
 from __future__ import annotations
 
@@ -28,9 +34,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+import re
+from collections import Counter
+
 from vlm_agent.agent.vlm_inputs import prompt_inputs, with_responses
 from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.log_reader import iter_episodes
+from vlm_agent.training.lookup_drills import lookup_drill
+from vlm_agent.training.sft_data import SFTExample
 
 KINDS = ("first kind", "next kind", "spent or not", "place number", "every answer token")
 
@@ -52,6 +63,38 @@ def decision(pieces: list[str], j: int, start: int, end: int, offsets: list[int]
     return None
 
 
+def memory_block(prompt: str) -> str | None:
+    """The prompt's "Memory:" block alone, as exp15's short drills are asked on."""
+    found = re.search(r"Memory:\n.*?(?=\nObservation:)", prompt, re.S)
+    return found.group(0) if found else None
+
+
+def entry_positions(pieces: list[str]) -> list[int]:
+    """Indexes of a drill answer's tokens that begin an entry: those right after a name that follows "; "."""
+    return [j + 1 for j in range(1, len(pieces) - 1) if pieces[j - 1] == ";" and pieces[j].strip().isalpha()]
+
+
+def probe_drills(policy, rows, n: int, batch: int, short: bool) -> str:
+    examples = (SFTExample(row.frame_png, memory_block(row.prompt) if short else row.prompt, "", row.env_id) for row in rows)
+    drills = [drill for drill in (lookup_drill(e) for e in examples if e.prompt) if drill][:n]
+    tokenizer, right, seen, firsts = policy.tokenizer, 0, 0, Counter()
+    with torch.no_grad():
+        for i in range(0, len(drills), batch):
+            chunk = drills[i:i + batch]
+            frames = [np.array(Image.open(io.BytesIO(d.frame_png)).convert("RGB")) for d in chunk]
+            answers = [tokenizer(d.answer, add_special_tokens=False)["input_ids"] for d in chunk]
+            full, mask = with_responses(prompt_inputs(policy.processor, frames, [d.prompt for d in chunk]), answers, policy.pad_id)
+            guesses = policy.model(**policy.placed(full), logits_to_keep=mask.shape[1] + 1).logits[:, :-1, :].argmax(-1)
+            for ids, guess in zip(answers, guesses.tolist()):
+                for k in entry_positions([tokenizer.decode([t]) for t in ids]):
+                    right += guess[k] == ids[k]
+                    seen += 1
+                    firsts[ids[k]] += 1
+    constant = firsts.most_common(1)[0][1] if firsts else 0
+    return (f"{len(drills)} {'short' if short else 'full'} drills: entries {right}/{seen} ({100 * right / max(1, seen):.1f}%), "
+            f"the commonest first token alone {constant}/{seen} ({100 * constant / max(1, seen):.1f}%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="model folder or checkpoint root")
@@ -59,7 +102,14 @@ def main() -> None:
                         help="episodes of the ranked or shuffled teacher (play --agent expert-shuffled)")
     parser.add_argument("-n", type=int, default=80, help="search steps to probe")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--drills", choices=("full", "short"), help="score lookup drills made from the prompts instead")
     args = parser.parse_args()
+    if args.drills:
+        rows = [row for episode in iter_episodes(args.logs) for row in episode.rows]
+        random.Random(0).shuffle(rows)
+        policy = load_policy(args.model)
+        print(f"{args.model} ({policy.policy_version}): " + probe_drills(policy, rows, args.n, args.batch, args.drills == "short"))
+        return
 
     rows = [row for episode in iter_episodes(args.logs) for row in episode.rows if "likeliest at a" in (row.response or "")]
     if not rows:

@@ -47,3 +47,11 @@ def test_the_quoting_sentence_has_the_same_decisions():
 def test_a_sentence_without_the_lookup_has_no_decision_tokens():
     pieces = [" the", " cup", " 1", " is", " here", ",", " so", " I", " take", " it", " at", " a", " cup"]
     assert classes(pieces) == {}
+
+
+def test_drill_entries_are_the_tokens_after_each_name_and_the_short_prompt_is_the_memory_block():
+    pieces = ["d", "rawer", " 1", ",", " 3", ";", " countertop", " n", "one", ";", " cabinet", " 2"]
+    assert probe.entry_positions(pieces) == [7, 11]  # the first name, split at the answer's start, is not scored
+    prompt = "You are a robot.\nMemory:\nat: desk 1 | holding: nothing\nunsearched: desk none\nObservation: You arrive."
+    assert probe.memory_block(prompt) == "Memory:\nat: desk 1 | holding: nothing\nunsearched: desk none"
+    assert probe.memory_block("Describe the state shown in the image.") is None
