@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-
-import re
-from collections import Counter
 
 from vlm_agent.agent.vlm_inputs import prompt_inputs, with_responses
 from vlm_agent.runtime.checkpoints import load_policy
@@ -63,6 +62,14 @@ def decision(pieces: list[str], j: int, start: int, end: int, offsets: list[int]
     return None
 
 
+def guesses_for(policy, frame_pngs: list[bytes], prompts: list[str], answers: list[list[int]]) -> list[list[int]]:
+    """Teacher-forced: the model's likeliest token at each position of each answer (row k: its token k)."""
+    frames = [np.array(Image.open(io.BytesIO(png)).convert("RGB")) for png in frame_pngs]
+    full, mask = with_responses(prompt_inputs(policy.processor, frames, prompts), answers, policy.pad_id)
+    logits = policy.model(**policy.placed(full), logits_to_keep=mask.shape[1] + 1).logits
+    return logits[:, :-1, :].argmax(-1).tolist()
+
+
 def memory_block(prompt: str) -> str | None:
     """The prompt's "Memory:" block alone, as exp15's short drills are asked on."""
     found = re.search(r"Memory:\n.*?(?=\nObservation:)", prompt, re.S)
@@ -81,11 +88,9 @@ def probe_drills(policy, rows, n: int, batch: int, short: bool) -> str:
     with torch.no_grad():
         for i in range(0, len(drills), batch):
             chunk = drills[i:i + batch]
-            frames = [np.array(Image.open(io.BytesIO(d.frame_png)).convert("RGB")) for d in chunk]
             answers = [tokenizer(d.answer, add_special_tokens=False)["input_ids"] for d in chunk]
-            full, mask = with_responses(prompt_inputs(policy.processor, frames, [d.prompt for d in chunk]), answers, policy.pad_id)
-            guesses = policy.model(**policy.placed(full), logits_to_keep=mask.shape[1] + 1).logits[:, :-1, :].argmax(-1)
-            for ids, guess in zip(answers, guesses.tolist()):
+            guesses = guesses_for(policy, [d.frame_png for d in chunk], [d.prompt for d in chunk], answers)
+            for ids, guess in zip(answers, guesses):
                 for k in entry_positions([tokenizer.decode([t]) for t in ids]):
                     right += guess[k] == ids[k]
                     seen += 1
@@ -123,13 +128,9 @@ def main() -> None:
     with torch.no_grad():
         for i in range(0, len(rows), args.batch):
             batch = rows[i:i + args.batch]
-            frames = [np.array(Image.open(io.BytesIO(row.frame_png)).convert("RGB")) for row in batch]
             answers = [tokenizer(row.response, add_special_tokens=False)["input_ids"] for row in batch]
-            inputs = prompt_inputs(policy.processor, frames, [row.prompt for row in batch])
-            full, mask = with_responses(inputs, answers, policy.pad_id)
-            logits = policy.model(**policy.placed(full), logits_to_keep=mask.shape[1] + 1).logits
-            guesses = logits[:, :-1, :].argmax(-1)  # guesses[:, k]: the model's token k of the answer
-            for ids, guess in zip(answers, guesses.tolist()):
+            guesses = guesses_for(policy, [row.frame_png for row in batch], [row.prompt for row in batch], answers)
+            for ids, guess in zip(answers, guesses):
                 pieces = [tokenizer.decode([t]) for t in ids]
                 offsets = np.cumsum([0] + [len(p) for p in pieces]).tolist()
                 text = "".join(pieces)

@@ -19,6 +19,7 @@ import random
 import re
 import zlib
 
+from vlm_agent.envs.alfworld.memory import grouped_entries
 from vlm_agent.training.sft_data import SFTData, SFTExample
 
 DRILLED_LINES = ("unsearched",)  # memory lines of "name entry; name entry; ..." groups that drills quote
@@ -31,7 +32,7 @@ def lookup_drill(example: SFTExample) -> SFTExample | None:
     found = _LINE.search(example.prompt)
     if not found:
         return None
-    entries = [group.split(" ", 1) for group in found.group("groups").split("; ") if " " in group]
+    entries = grouped_entries(found.group("groups"))
     if len(entries) < 2:
         return None
     random.Random(zlib.crc32(example.prompt.encode())).shuffle(entries)

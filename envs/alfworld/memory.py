@@ -48,6 +48,11 @@ def parse_list(text: str) -> list[str]:
     return re.findall(rf"(?:^|, |and )(?:an? )?({NAME})(?=,|$)", text.strip())
 
 
+def grouped_entries(groups: str) -> list[tuple[str, str]]:
+    """A grouped line's (kind, entry) pairs in order: "cabinet 2, 3; countertop none" -> [("cabinet", "2, 3"), ("countertop", "none")]."""
+    return [tuple(group.split(" ", 1)) for group in groups.split("; ") if " " in group]
+
+
 class ALFWorldMemory(EpisodeMemory):
     """One episode's memory; `render()` is the prompt's block, `as_data()` what the teacher reads."""
 
@@ -169,8 +174,7 @@ class ALFWorldMemory(EpisodeMemory):
     def unsearched_entries(self) -> dict[str, str]:
         """Each kind's entry of the `unsearched:` line as `render()` writes it: {"countertop": "none", "drawer": "3, 4 (closed)"}."""
         line = next(line for line in self.render().splitlines() if line.startswith("unsearched: "))
-        groups = line.removeprefix("unsearched: ").split("; ")
-        return dict(group.split(" ", 1) for group in groups if " " in group)
+        return dict(grouped_entries(line.removeprefix("unsearched: ")))
 
     def _grouped(self, places: list[str], spent: list[str] = ()) -> str:
         """["cabinet 3", "drawer 1", "cabinet 2"] -> "cabinet 2, 3; drawer 1" (with open/closed labels);
