@@ -21,7 +21,10 @@ With `--drills full` or `--drills short`, it scores lookup drills (training/look
 from the logged prompts instead (full: the whole prompt; short: the memory block alone): at each
 entry after a name, whether the model's likeliest token is the entry's first. Compare with the
 constant it prints: the share of entries that begin with the commonest first token, which a model
-that looks nothing up scores.
+that looks nothing up scores. The entries are also split by what a lookup must get past: "none"
+(every place of the kind searched) or a number, and whether the kind's word is also on another line
+of the memory block (`at:`, `seen ...:`, `searched:`), where a head that matches the word alone would
+copy that line's number instead.
 """
 from __future__ import annotations
 
@@ -81,23 +84,37 @@ def entry_positions(pieces: list[str]) -> list[int]:
     return [j + 1 for j in range(1, len(pieces) - 1) if pieces[j - 1] == ";" and pieces[j].strip().isalpha()]
 
 
+def entry_group(prompt: str, name: str, entry_token: str) -> str:
+    """A drill entry's group: "none" or "number", and whether `name` is on a memory line other than `unsearched:`."""
+    block = memory_block(prompt.rsplit("\nQuote the ", 1)[0] + "\nObservation:") or ""
+    others = [line for line in block.splitlines()[1:] if not line.startswith("unsearched:")]
+    elsewhere = any(re.search(rf"\b{re.escape(name)}\b", line) for line in others)
+    return f"{'none' if entry_token.strip() == 'n' else 'number'}, {'also on another line' if elsewhere else 'only in unsearched:'}"
+
+
 def probe_drills(policy, rows, n: int, batch: int, short: bool) -> str:
     examples = (SFTExample(row.frame_png, memory_block(row.prompt) if short else row.prompt, "", row.env_id) for row in rows)
     drills = [drill for drill in (lookup_drill(e) for e in examples if e.prompt) if drill][:n]
     tokenizer, right, seen, firsts = policy.tokenizer, 0, 0, Counter()
+    group_right, group_seen = Counter(), Counter()
     with torch.no_grad():
         for i in range(0, len(drills), batch):
             chunk = drills[i:i + batch]
             answers = [tokenizer(d.answer, add_special_tokens=False)["input_ids"] for d in chunk]
             guesses = guesses_for(policy, [d.frame_png for d in chunk], [d.prompt for d in chunk], answers)
-            for ids, guess in zip(answers, guesses):
-                for k in entry_positions([tokenizer.decode([t]) for t in ids]):
+            for drill, ids, guess in zip(chunk, answers, guesses):
+                pieces = [tokenizer.decode([t]) for t in ids]
+                for k in entry_positions(pieces):
                     right += guess[k] == ids[k]
                     seen += 1
                     firsts[ids[k]] += 1
+                    group = entry_group(drill.prompt, pieces[k - 1].strip(), pieces[k])
+                    group_right[group] += guess[k] == ids[k]
+                    group_seen[group] += 1
     constant = firsts.most_common(1)[0][1] if firsts else 0
     return (f"{len(drills)} {'short' if short else 'full'} drills: entries {right}/{seen} ({100 * right / max(1, seen):.1f}%), "
-            f"the commonest first token alone {constant}/{seen} ({100 * constant / max(1, seen):.1f}%)")
+            f"the commonest first token alone {constant}/{seen} ({100 * constant / max(1, seen):.1f}%); by entry: "
+            + "; ".join(f"{group} {group_right[group]}/{group_seen[group]}" for group in sorted(group_seen)))
 
 
 def main() -> None:

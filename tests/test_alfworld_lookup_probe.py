@@ -55,3 +55,14 @@ def test_drill_entries_are_the_tokens_after_each_name_and_the_short_prompt_is_th
     prompt = "You are a robot.\nMemory:\nat: desk 1 | holding: nothing\nunsearched: desk none\nObservation: You arrive."
     assert probe.memory_block(prompt) == "Memory:\nat: desk 1 | holding: nothing\nunsearched: desk none"
     assert probe.memory_block("Describe the state shown in the image.") is None
+
+
+def test_drill_entries_are_grouped_by_none_and_by_the_name_on_another_memory_line():
+    prompt = ("You are a robot.\nMemory:\nat: desk 1 | holding: nothing\nsearched: desk 1; bed 1\n"
+              "unsearched: bed none; desk 2; shelf 1\nObservation: You arrive at shelf 1.\n"
+              "Quote the unsearched: entries of: shelf, desk, bed")
+    assert probe.entry_group(prompt, "bed", " n") == "none, also on another line"      # searched: bed 1
+    assert probe.entry_group(prompt, "desk", " 2") == "number, also on another line"   # at: desk 1
+    assert probe.entry_group(prompt, "shelf", " 1") == "number, only in unsearched:"   # the observation is not memory
+    short = prompt.split("\n", 1)[1].replace("\nObservation: You arrive at shelf 1.", "")
+    assert probe.entry_group(short, "bed", " n") == "none, also on another line"
