@@ -42,7 +42,7 @@ from PIL import Image
 from vlm_agent.agent.vlm_inputs import prompt_inputs, with_responses
 from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.log_reader import iter_episodes
-from vlm_agent.training.lookup_drills import lookup_drill
+from vlm_agent.training.lookup_drills import lookup_drill, memory_block
 from vlm_agent.training.sft_data import SFTExample
 
 KINDS = ("first kind", "next kind", "spent or not", "place number", "every answer token")
@@ -71,12 +71,6 @@ def guesses_for(policy, frame_pngs: list[bytes], prompts: list[str], answers: li
     full, mask = with_responses(prompt_inputs(policy.processor, frames, prompts), answers, policy.pad_id)
     logits = policy.model(**policy.placed(full), logits_to_keep=mask.shape[1] + 1).logits
     return logits[:, :-1, :].argmax(-1).tolist()
-
-
-def memory_block(prompt: str) -> str | None:
-    """The prompt's "Memory:" block alone, as exp15's short drills are asked on."""
-    found = re.search(r"Memory:\n.*?(?=\nObservation:)", prompt, re.S)
-    return found.group(0) if found else None
 
 
 def entry_positions(pieces: list[str]) -> list[int]:

@@ -184,6 +184,10 @@ class SFTOptions(SupervisedOptions):
         "help": "Share of the steps whose prompt has a memory line of named entries (ALFWorld's unsearched:) that also "
                 "give a drill: those entries asked for by name in a shuffled order (training/lookup_drills.py).",
         "min": 0.0, "max": 1.0})
+    short_lookup_drills: float = field(default=0.0, metadata={
+        "help": "Share of the same steps (drawn apart from --lookup-drills') that give a short drill: the question asked "
+                "on the memory block alone (what grew a look-up head in exp15, docs/learning/alfworld-teacher-sft.md).",
+        "min": 0.0, "max": 1.0})
 
 
 @options_command("sft", SFTOptions, SFTConfig, DeviceConfig)
@@ -200,9 +204,10 @@ def sft(options: Options) -> None:
         check_writable(options.out)  # before minutes of log reading
         data = load_sft_data(options.logs, options.held_out, captions=options.captions,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
-        if options.lookup_drills:
+        if options.lookup_drills or options.short_lookup_drills:
             from vlm_agent.training.lookup_drills import add_lookup_drills
-            console.print(f"{add_lookup_drills(data, options.lookup_drills)} lookup drills added")
+            added = add_lookup_drills(data, options.lookup_drills, options.short_lookup_drills)
+            console.print(f"{added} lookup drills added")
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
         config = options.build(SFTConfig)
         metrics = train_with_progress(
