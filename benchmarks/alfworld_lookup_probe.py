@@ -41,6 +41,7 @@ from PIL import Image
 
 from vlm_agent.agent.vlm_inputs import prompt_inputs, with_responses
 from vlm_agent.runtime.checkpoints import load_policy
+from vlm_agent.envs.alfworld.memory import grouped_entries
 from vlm_agent.runtime.log_reader import iter_episodes
 from vlm_agent.training.lookup_drills import lookup_drill, memory_block
 from vlm_agent.training.sft_data import SFTExample
@@ -78,12 +79,11 @@ def entry_positions(pieces: list[str]) -> list[int]:
     return [j + 1 for j in range(1, len(pieces) - 1) if pieces[j - 1] == ";" and pieces[j].strip().isalpha()]
 
 
-def entry_group(prompt: str, name: str, entry_token: str) -> str:
+def entry_group(prompt: str, name: str, entry: str) -> str:
     """A drill entry's group: "none" or "number", and whether `name` is on a memory line other than `unsearched:`."""
-    block = memory_block(prompt.rsplit("\nQuote the ", 1)[0] + "\nObservation:") or ""
-    others = [line for line in block.splitlines()[1:] if not line.startswith("unsearched:")]
+    others = [line for line in (memory_block(prompt) or "").splitlines()[1:] if not line.startswith("unsearched:")]
     elsewhere = any(re.search(rf"\b{re.escape(name)}\b", line) for line in others)
-    return f"{'none' if entry_token.strip() == 'n' else 'number'}, {'also on another line' if elsewhere else 'only in unsearched:'}"
+    return f"{'none' if entry == 'none' else 'number'}, {'also on another line' if elsewhere else 'only in unsearched:'}"
 
 
 def probe_drills(policy, rows, n: int, batch: int, short: bool) -> str:
@@ -98,11 +98,13 @@ def probe_drills(policy, rows, n: int, batch: int, short: bool) -> str:
             guesses = guesses_for(policy, [d.frame_png for d in chunk], [d.prompt for d in chunk], answers)
             for drill, ids, guess in zip(chunk, answers, guesses):
                 pieces = [tokenizer.decode([t]) for t in ids]
+                entries = dict(grouped_entries(drill.answer))
                 for k in entry_positions(pieces):
                     right += guess[k] == ids[k]
                     seen += 1
                     firsts[ids[k]] += 1
-                    group = entry_group(drill.prompt, pieces[k - 1].strip(), pieces[k])
+                    name = pieces[k - 1].strip()
+                    group = entry_group(drill.prompt, name, entries[name])
                     group_right[group] += guess[k] == ids[k]
                     group_seen[group] += 1
     constant = firsts.most_common(1)[0][1] if firsts else 0

@@ -61,8 +61,8 @@ def test_drill_entries_are_grouped_by_none_and_by_the_name_on_another_memory_lin
     prompt = ("You are a robot.\nMemory:\nat: desk 1 | holding: nothing\nsearched: desk 1; bed 1\n"
               "unsearched: bed none; desk 2; shelf 1\nObservation: You arrive at shelf 1.\n"
               "Quote the unsearched: entries of: shelf, desk, bed")
-    assert probe.entry_group(prompt, "bed", " n") == "none, also on another line"      # searched: bed 1
-    assert probe.entry_group(prompt, "desk", " 2") == "number, also on another line"   # at: desk 1
-    assert probe.entry_group(prompt, "shelf", " 1") == "number, only in unsearched:"   # the observation is not memory
+    assert probe.entry_group(prompt, "bed", "none") == "none, also on another line"    # searched: bed 1
+    assert probe.entry_group(prompt, "desk", "2") == "number, also on another line"    # at: desk 1
+    assert probe.entry_group(prompt, "shelf", "1") == "number, only in unsearched:"    # the observation is not memory
     short = prompt.split("\n", 1)[1].replace("\nObservation: You arrive at shelf 1.", "")
-    assert probe.entry_group(short, "bed", " n") == "none, also on another line"
+    assert probe.entry_group(short, "bed", "none") == "none, also on another line"

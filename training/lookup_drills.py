@@ -25,7 +25,6 @@ from __future__ import annotations
 import random
 import re
 import zlib
-
 from dataclasses import replace
 
 from vlm_agent.envs.alfworld.memory import grouped_entries
@@ -33,11 +32,11 @@ from vlm_agent.training.sft_data import SFTData, SFTExample
 
 DRILLED_LINES = ("unsearched",)  # memory lines of "name entry; name entry; ..." groups that drills quote
 _LINE = re.compile(rf"^(?P<label>{'|'.join(DRILLED_LINES)}): (?P<groups>.*)$", re.MULTILINE)
-_MEMORY_BLOCK = re.compile(r"Memory:\n.*?(?=\nObservation:)", re.S)
+_MEMORY_BLOCK = re.compile(r"Memory:\n.*?(?=\nObservation:|\nQuote the |\Z)", re.S)
 
 
 def memory_block(prompt: str) -> str | None:
-    """The prompt's "Memory:" block alone, up to the observation (None: the prompt has none)."""
+    """The prompt's "Memory:" block alone, up to the observation or a drill's question (None: the prompt has none)."""
     found = _MEMORY_BLOCK.search(prompt)
     return found.group(0) if found else None
 
