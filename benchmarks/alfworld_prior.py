@@ -2,7 +2,7 @@
 
     ALFWORLD_DATA=../shared/alfworld .venv/bin/python benchmarks/alfworld_prior.py [--split valid_train] [--out FILE]
 
-The shipped prior (agent/experts/alfworld_prior.json) is counted from `valid_train` (200 games).
+The shipped prior (envs/alfworld/search_prior.json) is counted from `valid_train` (200 games).
 Counting from an evaluation split (valid_seen, valid_unseen) is refused: the teacher must not learn
 from the games it is measured on.
 """
@@ -13,7 +13,7 @@ import json
 import sys
 import time
 
-from vlm_agent.agent.experts.alfworld_prior import PRIOR_FILE, count_split
+from vlm_agent.envs.alfworld.search_prior import PRIOR_FILE, count_split
 from vlm_agent.envs.alfworld.engine.games import data_root, find_games
 
 EVALUATION_SPLITS = ("valid_seen", "valid_unseen")

@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from vlm_agent.envs.alfworld.memory import MEMORY_STYLES
 from vlm_agent.envs.card_game import RENDER_STYLES
 
 ALFWORLD_ID = "vlm_agent/ALFWorld-v0"
+ALFWORLD_MEMORY = (*MEMORY_STYLES, "off")  # envs/alfworld/env.py's MEMORY_CHOICES, without importing the engine
 
 @dataclass
 class EnvOptions:
@@ -20,13 +22,18 @@ class EnvOptions:
         "help": "Card-game frames: clear (big legible ranks, what the shipped model was trained on) or paper "
                 "(the paper's card faces and sizes). Logged per step as info['render'].",
         "choices": RENDER_STYLES})
-    memory: bool = field(default=True, metadata={
+    memory: str = field(default="ranked", metadata={
         "help": "ALFWorld: keep a memory of what the agent has observed (places searched and what each held, open or "
-                "closed, what it holds and has done) and show it in the prompt; --no-memory gives the paper's prompt."})
+                "closed, what it holds and has done) and show it in the prompt. ranked: unsearched places likeliest "
+                "first for what is sought (a prior from the train games); grouped: by kind, alphabetically; off: the "
+                "paper's prompt, recent steps instead.",
+        "choices": ALFWORLD_MEMORY})
 
     def __post_init__(self) -> None:
         if self.render not in RENDER_STYLES:
             raise ValueError(f"unknown render {self.render!r}; use one of {', '.join(RENDER_STYLES)}")
+        if self.memory not in ALFWORLD_MEMORY:
+            raise ValueError(f"unknown memory {self.memory!r}; use one of {', '.join(ALFWORLD_MEMORY)}")
 
     def env_id(self) -> str:
         from vlm_agent.envs import resolve_env_id

@@ -99,7 +99,7 @@ def evaluate(options: Options) -> None:
         "policy_version": agent.policy_version,
         "prompt": first.prompt,
         "row": options.row or default_row(agent.policy_version or (kind if kind != "vlm" else None), first.prompt, where.render)
-        + ("" if where.memory or not env_id.endswith("ALFWorld-v0") else ", no memory"),
+        + (f", memory {where.memory}" if env_id.endswith("ALFWorld-v0") and where.memory != "ranked" else ""),
         "render": where.render,
         **({"memory": where.memory} if env_id.endswith("ALFWorld-v0") else {}),
         "split": where.split_label() if env_id.endswith("ALFWorld-v0") else f"seeds {options.seed}-{options.seed + config.starts - 1}",

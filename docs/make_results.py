@@ -62,7 +62,8 @@ class Cell(NamedTuple):  # NamedTuple, not a dataclass: the tests load this scri
     @property
     def row_key(self) -> tuple[str, str, str, str]:
         if self.scripted:
-            return row_label(self.result), "-", "memory" if self.result.get("memory", True) else "-", "scripted"
+            # "memory": true/false in files from before the block's styles; a scripted teacher acts alike in each style
+            return row_label(self.result), "-", "-" if self.result.get("memory", True) in (False, "off") else "memory", "scripted"
         return row_label(self.result), self.frames, self.result["prompt"], self.decoding
 
 

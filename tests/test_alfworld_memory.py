@@ -123,7 +123,9 @@ def test_the_memory_is_built_from_strings_only():
     tree = ast.parse(Path(memory_module.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert imported <= {"__future__", "re", "vlm_agent.envs.alfworld.task_sentence", "vlm_agent.envs.memory"}
+    # search_prior: a fixed table counted from the train games (the ranked block's order), not this game's state.
+    assert imported <= {"__future__", "re", "vlm_agent.envs.alfworld.task_sentence", "vlm_agent.envs.memory",
+                        "vlm_agent.envs.alfworld.search_prior"}
     steps = [(command.upper(), [command, "look"], text) for command, text in EPISODE]  # matched as the env does
     assert replay(ALFWorldMemory(), ROOM, steps)[-1] == play().render()
     assert accepted_command(" Go  To fridge 1", ["go to fridge 1"]) == "go to fridge 1"
@@ -200,3 +202,43 @@ def test_live_view_shows_the_memory_under_the_observation():
 
     with_memory, without = asyncio.run(scenario())
     assert with_memory.endswith("memory\n" + play(EPISODE[:2]).render()) and "memory" not in without
+
+
+def play_ranked(steps=EPISODE, room=ROOM):
+    memory = ALFWorldMemory("ranked")
+    memory.reset(room)
+    for command, text in steps:
+        memory.update(command, text)
+    return memory
+
+
+def test_ranked_block_lists_the_unsearched_places_likeliest_first_for_the_task_target():
+    from vlm_agent.envs.alfworld.search_prior import load_prior, search_score
+
+    memory = play_ranked(EPISODE[:1])  # garbagecan 1 searched, no potato there
+    line = memory.render().splitlines()[-1]
+    assert line.startswith("unsearched, likeliest first for a potato: ")
+    assert "garbagecan" not in line and "unsearched: " not in memory.render()
+    # The line's places, in order, are the unsearched ones by the prior's score for a potato.
+    prior = load_prior()
+    order = memory.search_order([r for r in memory.receptacles if r not in memory.contents])
+    scores = [search_score(prior, "potato", r, memory.opened.get(r)) for r in order]
+    assert scores == sorted(scores, reverse=True) and len(order) == 9
+    first_kind = order[0].rpartition(" ")[0]
+    assert line.split(": ", 1)[1].startswith(f"{first_kind} {order[0].rpartition(' ')[2]}")
+    # The facts besides the unsearched line are the grouped block's.
+    assert memory.render().splitlines()[:-1] == play(EPISODE[:1]).render().splitlines()[:-1]
+
+
+def test_ranked_block_seeks_the_lamp_once_a_look_task_holds_its_target():
+    room = ROOM.replace("put a hot potato in fridge", "look at potato under the desklamp").replace(
+        "and a toaster 1", "a toaster 1, and a desklamp 1")
+    memory = play_ranked(EPISODE[:4], room)  # the potato taken from the fridge; no lamp seen yet
+    assert memory.sought_kind() == "desklamp" and "likeliest first for a desklamp: " in memory.render()
+    assert play_ranked(EPISODE[:2], room).sought_kind() == "potato"
+
+
+def test_an_unknown_memory_style_is_refused():
+    with pytest.raises(ValueError, match="memory style"):
+        ALFWorldMemory("sorted")
+    assert ALFWorldMemory.from_data(play_ranked().as_data()).render() == play_ranked().render()

@@ -12,7 +12,7 @@ import pytest
 
 import vlm_agent.envs  # noqa: F401  (registers the environments)
 from vlm_agent.agent.experts import ExpertAgent, PrivilegedExpertAgent, ShuffledExpertAgent
-from vlm_agent.agent.experts.alfworld_prior import PRIOR_FILE, count_placements, load_prior
+from vlm_agent.envs.alfworld.search_prior import PRIOR_FILE, count_placements, load_prior
 from vlm_agent.agent.experts.alfworld_teacher import alfworld_teacher, alfworld_teacher_ranked, alfworld_teacher_shuffled
 from vlm_agent.agent.interface import Observation
 from vlm_agent.agent.prompts import build_prompt
@@ -77,7 +77,7 @@ def test_teacher_wins_a_real_game_of_each_type_and_the_log_rebuilds_its_memory(t
         # the next observation). Block k+1 is the memory after step k, which that step's info holds;
         # block k is what the agent saw before step k, which its prompt shows.
         texts = [s.observation_text for s in steps]
-        blocks = replay(ALFWorldMemory(), texts[0],
+        blocks = replay(ALFWorldMemory("ranked"), texts[0],
                         [(s.action_sent, s.legal_actions, after) for s, after in zip(steps, texts[1:])])
         for k, step in enumerate(steps):
             assert f"Memory:\n{blocks[k]}\nObservation:" in step.prompt
@@ -100,6 +100,7 @@ def test_teacher_decides_from_task_memory_and_commands_only_and_explains(train_d
                 assert alfworld_teacher(blind, random.Random(0)) == (thoughts, action)  # no engine fact, no frame
                 assert obs.task_text in thoughts and thoughts.endswith(".") and action in obs.legal_actions
                 assert_ranked_lookup_holds(obs, action)
+                assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action)
                 if "likeliest at a" in alfworld_teacher_shuffled(obs, random.Random(0))[0]:
                     assert_quoted_lookup_holds(obs, ALFWorldMemory.from_data(obs.state["memory"]))
                 frame, _, terminated, truncated, info = env.step(action)
@@ -248,12 +249,23 @@ def assert_ranked_lookup_holds(obs, action):
             assert places and all(r in memory.contents for r in places), (kind, thoughts)
 
 
+def assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action):
+    """With the ranked block (the environment's default) a search goes to the first place of its
+    `unsearched, likeliest first` line, which the thought names."""
+    if "the likeliest unsearched place for a" not in thoughts:
+        return
+    line = next(ln for ln in obs.memory.splitlines() if ln.startswith("unsearched, likeliest first for a "))
+    kind, numbers = line.split(": ", 1)[1].split("; ")[0].split(" ", 1)
+    first = f"{kind} {numbers.split(',')[0].split(' (')[0]}"
+    assert action.endswith(" " + first) and f"is {first}," in thoughts, (line, thoughts, action)
+
+
 def assert_quoted_lookup_holds(obs, memory):
     """Each kind of the shuffled teacher's search thought is followed by that kind's entry of the memory's
     `unsearched:` line, word for word: "none" for every kind but the last, the places left for the last."""
     thoughts, action = alfworld_teacher_shuffled(obs, random.Random(0))
     lookup = thoughts.split("likeliest at a ", 1)[1].split(", so I ")[0]
-    line = next(ln for ln in memory.render().splitlines() if ln.startswith("unsearched: "))
+    line = next(ln for ln in memory._render(spent_kinds=True).splitlines() if ln.startswith("unsearched: "))
     entries = lookup.split(", then a ")
     for entry in entries:
         assert f" {entry};" in f" {line.removeprefix('unsearched: ')};", (entry, line)

@@ -102,9 +102,14 @@ def test_scripted_agents_rows_say_they_read_no_frame_and_decode_nothing(make_res
     text = make_results.render([
         result("ALFWorld", 1.0, 140, row="teacher", agent="expert", split="valid_seen (official)", memory=True),
         result("ALFWorld", 0.5, 140, row="model, no memory", split="valid_seen (official)", memory=False),
+        result("ALFWorld", 0.9, 140, row="teacher, memory off", agent="expert", split="valid_seen (official)", memory="off"),
+        result("ALFWorld", 1.0, 140, row="teacher ranked", agent="expert", split="valid_seen (official)", memory="ranked"),
     ])
     teacher = table_row(text, "| vlm-agent teacher |")
     assert teacher[1:4] == ["-", "memory", "scripted"] and "n=140, valid_seen (official)" in teacher[8]
+    # memory styles (files since `--memory ranked|grouped|off`): off is no memory, like false
+    assert table_row(text, "| vlm-agent teacher, memory off |")[1:4] == ["-", "-", "scripted"]
+    assert table_row(text, "| vlm-agent teacher ranked |")[1:4] == ["-", "memory", "scripted"]
     assert table_row(text, "| vlm-agent model, no memory |")[1:4] == ["clear", "cot", "greedy"]
 
 

@@ -19,12 +19,10 @@ from vlm_agent.training.sft_data import load_sft_data
 ENV_ID = "vlm_agent/ALFWorld-v0"
 
 
-@pytest.fixture(scope="module")
-def student_logs(tmp_path_factory, cache):
+def play_student(root, memory):
     """A random student's two episodes on generated games, labelled by the plain teacher (`play --teacher expert`)."""
     from vlm_agent.envs.alfworld.generation import generate
 
-    root = tmp_path_factory.mktemp("relabel")
     data = root / "games"
     for index, task_type in enumerate(("pick_and_place_simple", "pick_two_obj_and_place")):
         game = generate.generate_slot(generate.Slot(5, "valid_unseen", index, task_type))
@@ -32,11 +30,27 @@ def student_logs(tmp_path_factory, cache):
             (data / game.folder).mkdir(parents=True, exist_ok=True)
             (data / game.folder / name).write_bytes(content)
     config = LoopConfig(env_id=ENV_ID, episodes=2, num_envs=2,
-                        env_kwargs={"data_dir": str(data), "split": "valid_unseen", "prefetch": 0, "max_steps": 25})
+                        env_kwargs={"data_dir": str(data), "split": "valid_unseen", "prefetch": 0, "max_steps": 25,
+                                    "memory": memory})
     session = PlaySession(config, RandomAgent(seed=4), root / "logs", "alfworld", teacher=ExpertAgent(seed=0))
     session.loop.run()
     session.finish()
     return root / "logs"
+
+
+@pytest.fixture(scope="module")
+def student_logs(tmp_path_factory, cache):
+    """Played with the grouped memory block, whose earlier format the relabel also reads."""
+    return play_student(tmp_path_factory.mktemp("relabel"), "grouped")
+
+
+def test_a_log_of_the_ranked_memory_is_rebuilt_in_its_own_style(tmp_path, cache):
+    logs = play_student(tmp_path / "played", "ranked")
+    counts = relabel_logs([logs], ExpertAgent(seed=0), tmp_path / "out")
+    before, after = rows_of(logs), rows_of(tmp_path / "out")
+    assert counts.episodes == 2 and not counts.skipped and counts.reprompted == 0 and counts.changed == 0
+    assert any("likeliest first for a" in r.prompt for r in after)
+    assert [(r.prompt, r.info["teacher_answer"]) for r in after] == [(r.prompt, r.info["teacher_answer"]) for r in before]
 
 
 def rows_of(path):

@@ -51,6 +51,6 @@ def test_card_games_get_the_render_kwarg_and_alfworld_refuses_paper():
 def test_no_memory_gives_alfworld_the_papers_prompt_and_memory_is_on_by_default():
     from vlm_agent.cli.environment import EnvOptions
 
-    assert EnvOptions("alfworld").env_kwargs()["memory"] is True
-    assert EnvOptions("alfworld", memory=False).env_kwargs()["memory"] is False
+    assert EnvOptions("alfworld").env_kwargs()["memory"] == "ranked"
+    assert EnvOptions("alfworld", memory="off").env_kwargs()["memory"] == "off"
     assert "memory" not in EnvOptions("numberline").env_kwargs()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -36,8 +37,11 @@ from vlm_agent.runtime.log_reader import Episode, iter_episodes
 from vlm_agent.runtime.log_schema import StepRow
 from vlm_agent.training.sft_data import TEACHER_KINDS
 
-# Environments whose teacher decides from texts the log keeps, with the memory that rebuilds its state.
-MEMORIES: dict[str, Callable[[], EpisodeMemory]] = {"vlm_agent/ALFWorld-v0": ALFWorldMemory}
+# Environments whose teacher decides from texts the log keeps, with the memories that rebuild its state: one
+# per style of block the environment can show, the style a log was played with found by its prompts.
+MEMORIES: dict[str, tuple[Callable[[], EpisodeMemory], ...]] = {
+    "vlm_agent/ALFWorld-v0": tuple(partial(ALFWorldMemory, style) for style in ("grouped", "ranked")),
+}
 
 
 @dataclass
@@ -90,7 +94,8 @@ def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_sk
         if env_id not in MEMORIES:
             counts.skipped[f"{env_id} episodes (its teacher's inputs are not all in the log)"] += 1
             continue
-        relabelled = relabel_episode(episode, teacher, MEMORIES[env_id]())
+        relabelled = next((found for make in MEMORIES[env_id]
+                           if (found := relabel_episode(episode, teacher, make())) is not None), None)
         if relabelled is None:
             counts.skipped["episodes whose memory does not rebuild from their texts"] += 1
             continue

@@ -43,14 +43,13 @@ from __future__ import annotations
 import random
 import zlib
 
-from vlm_agent.agent.experts.alfworld_prior import SearchPrior, load_prior
+from vlm_agent.envs.alfworld.search_prior import CLOSED_COST, SearchPrior, load_prior, search_score
 from vlm_agent.agent.interface import Observation
 from vlm_agent.envs.alfworld.memory import ALFWorldMemory, kind_of, natural_key
 from vlm_agent.envs.alfworld.task_sentence import TREATMENT_PLACE, Task, parse_task
 
 _ADJECTIVE = {"clean": "clean", "heat": "hot", "cool": "cool"}
 _TREATED = {"clean": "cleaned", "heat": "heated", "cool": "cooled"}
-CLOSED_COST = 0.5  # weight of a receptacle that must be opened before it can be searched
 
 
 def alfworld_teacher(obs: Observation, rng: random.Random, ranked: bool = False,
@@ -191,6 +190,8 @@ class Teacher:
             why = f"{why}; {self._ranked_lookup(kind, best, quote=True)}"
         elif self.ranked:
             why = f"{why}; {self._ranked_lookup(kind, best)}, and {best} is unsearched"
+        elif memory.style == "ranked":  # the block lists `best` first: the thought points at it
+            why = f"{why}; the likeliest unsearched place for a {kind} is {best}"
         else:
             why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"
         for verb in ("open", "examine"):  # a receptacle at the same spot as this one: no need to go
@@ -239,11 +240,7 @@ class Teacher:
         return action, f"{why}, so I {action}."
 
     def _score(self, kind: str, receptacle: str) -> float:
-        rkind = kind_of(receptacle)
-        chance = self.prior.chance(kind, rkind)
-        closed = self.memory.opened.get(receptacle)
-        must_open = closed is False or (closed is None and self.prior.openable_share(rkind) > 0.5)
-        return chance * (CLOSED_COST if must_open else 1.0)
+        return search_score(self.prior, kind, receptacle, self.memory.opened.get(receptacle))
 
     def _of_kind(self, kind: str) -> list[str]:
         return [r for r in self.memory.receptacles if kind_of(r) == kind]

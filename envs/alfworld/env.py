@@ -9,8 +9,9 @@ Data: `data_dir`, else $ALFWORLD_DATA, else `generated_games` per split generate
 wheel (games.data_root). `info["history"]` holds the last `history_length` steps for the prompt.
 The episode's memory (memory.py: places searched and what was in them, what is held, what was done),
 built from the text observations alone, is always in `info["state"]["memory"]` as plain data for
-scripted agents; with `memory=True` its block is also `info["memory"]`, which the prompt shows and
-the episode log keeps. `memory=False` leaves the prompt as it was without one.
+scripted agents. With `memory="ranked"` (the default) or `"grouped"` (memory.MEMORY_STYLES) its block
+is also `info["memory"]`, which the prompt shows and the episode log keeps; `memory="off"` leaves
+the prompt as the paper's, without one. `True` and `False` (before the styles) mean grouped and off.
 After a seeded reset the next `prefetch` games in seed order are translated in a worker process
 that all environments of a process share (prefetch.py), so a rollout's next reset seldom waits for
 fast-downward; `prefetch=0` turns it off. close() lets go of the worker (its last user stops it).
@@ -25,13 +26,14 @@ import numpy as np
 from vlm_agent.envs.alfworld.engine.engine import make_engine
 from vlm_agent.envs.alfworld.engine.games import GameEntry, data_root, find_games, read_game, report_skip
 from vlm_agent.envs.alfworld.goals import goal_condition_success
-from vlm_agent.envs.alfworld.memory import ALFWorldMemory
+from vlm_agent.envs.alfworld.memory import MEMORY_STYLES, ALFWorldMemory
 from vlm_agent.envs.alfworld.engine.prefetch import start_prefetcher
 from vlm_agent.envs.alfworld.render import render_view
 from vlm_agent.envs.alfworld.view import View, read_view
 from vlm_agent.envs.base import TextActionEnv
 
 ENV_ID = "vlm_agent/ALFWorld-v0"
+MEMORY_CHOICES = (*MEMORY_STYLES, "off")
 # Recent steps in the prompt. benchmarks/alfworld_history.py, 60 expert episodes of valid_train: steps
 # whose input repeats with another expert answer 3.3% (k=0), 3.3% (1), 1.5% (2), 0.4% (4), 0.4% (6),
 # for 1014 / 1111 / 1187 / 1326 / 1443 prompt characters: 4 is where more history stops helping.
@@ -49,7 +51,7 @@ class ALFWorldEnv(TextActionEnv):
                  won_reward: float = 50.0, goal_condition_coef: float = 1.0, goal_condition: str = "level",
                  invalid_action_penalty: float = -1.0, history_length: int = DEFAULT_HISTORY,
                  generated_games: int | None = None, prefetch: int = DEFAULT_PREFETCH,
-                 memory: bool = True, render_mode: str | None = "rgb_array"):
+                 memory: str | bool = "ranked", render_mode: str | None = "rgb_array"):
         super().__init__(invalid_action_penalty, render_mode)
         if goal_condition not in ("level", "delta"):
             raise ValueError(f"goal_condition must be 'level' or 'delta', got {goal_condition!r}")
@@ -61,8 +63,11 @@ class ALFWorldEnv(TextActionEnv):
         self.engine = make_engine(with_expert=True)
         self.core = self.engine.unwrapped  # the PddlEnv: facts by id and the names the text uses
         self.prefetch = prefetch
-        self.show_memory = memory
-        self.memory = ALFWorldMemory()
+        style = {True: "grouped", False: "off"}.get(memory, memory) if isinstance(memory, bool) else memory
+        if style not in MEMORY_CHOICES:
+            raise ValueError(f"memory must be one of {', '.join(MEMORY_CHOICES)}, got {memory!r}")
+        self.show_memory = style != "off"
+        self.memory = ALFWorldMemory(style if style != "off" else "grouped")
         self.prefetcher = start_prefetcher() if prefetch else None
 
     # gymnasium API

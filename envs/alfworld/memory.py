@@ -8,13 +8,25 @@ Read only from the texts ALFWorld's grammar (alfworld/data/alfred.twl2) writes:
 - the agent's own accepted commands give the rest: "You pick up the A 1 from the X.", "You move the
   A 1 to the X.", "You heat/clean/cool the A 1 using the X.", "You turn on the A 1.", "You close the X."
 A receptacle is searched once its contents have been seen. What was seen stays as last seen.
+
+Two styles of block (`MEMORY_STYLES`) hold the same facts. `grouped` lists the unsearched places by
+kind in alphabetical order, each kind with its entry ("countertop none; drawer 3, 4"). `ranked`
+lists them likeliest first for what a search now seeks, by the search prior counted from the train
+games (search_prior.py, never an evaluation split): "unsearched, likeliest first for a cup:
+countertop 1, 2; cabinet 4 (closed)". The ranked block does for the agent what a person's sense of
+where cups are kept does: the look-up "which kind is likeliest and has a place left" is read off the
+line's first entry. A 7M student never learned that look-up from the grouped block
+(docs/learning/alfworld-teacher-sft.md, exp8-exp18).
 """
 from __future__ import annotations
 
 import re
 
+from vlm_agent.envs.alfworld.search_prior import load_prior, search_score
 from vlm_agent.envs.alfworld.task_sentence import parse_task
 from vlm_agent.envs.memory import EpisodeMemory
+
+MEMORY_STYLES = ("ranked", "grouped")
 
 NAME = r"[a-z]+ \d+"  # every object and receptacle in the text: a class name and a number
 _ROOM = re.compile(r"Looking quickly around you, you see (?P<list>.*?)\.(?:\s|$)")
@@ -56,7 +68,10 @@ def grouped_entries(groups: str) -> list[tuple[str, str]]:
 class ALFWorldMemory(EpisodeMemory):
     """One episode's memory; `render()` is the prompt's block, `as_data()` what the teacher reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, style: str = "grouped") -> None:
+        if style not in MEMORY_STYLES:
+            raise ValueError(f"unknown memory style {style!r}; use one of {', '.join(MEMORY_STYLES)}")
+        self.style = style
         self.reset("")
 
     def reset(self, observation: str) -> None:
@@ -122,6 +137,21 @@ class ALFWorldMemory(EpisodeMemory):
             return []
         return [task.target] + ([task.lamp] if task.lamp else [])
 
+    def sought_kind(self) -> str:
+        """What a search now looks for: a look task's lamp once its target is held and no lamp has been
+        seen, else the task's target ("" when the task cannot be read)."""
+        task = parse_task(self.task) if self.task else None
+        if task is None:
+            return ""
+        if task.looks and any(kind_of(obj) == task.target for obj in self.holding) and not self.seen(task.lamp):
+            return task.lamp
+        return task.target
+
+    def search_order(self, places: list[str]) -> list[str]:
+        """`places` likeliest first to hold the sought kind (ties in the room's order): the teacher's order."""
+        kind, prior = self.sought_kind(), load_prior()
+        return sorted(places, key=lambda r: (-search_score(prior, kind, r, self.opened.get(r)), natural_key(r)))
+
     def seen(self, kind: str) -> list[tuple[str, str]]:
         """(object, receptacle) for every object of `kind` last seen in a receptacle, in the order searched."""
         places = self.searched + [p for p in self.contents if p not in self.searched]
@@ -143,12 +173,12 @@ class ALFWorldMemory(EpisodeMemory):
         kind's own word, not from its absence. Students of the earlier block, which left spent kinds
         out, went back to spent kinds on about half their search steps
         (docs/learning/alfworld-teacher-sft.md, "Where exp5 loses")."""
-        return self._render(spent_kinds=True)
+        return self._render(spent_kinds=True, ranked=self.style == "ranked")
 
     def earlier_renders(self) -> tuple[str, ...]:
-        return (self._render(spent_kinds=False),)
+        return () if self.style == "ranked" else (self._render(spent_kinds=False),)
 
-    def _render(self, spent_kinds: bool) -> str:
+    def _render(self, spent_kinds: bool, ranked: bool = False) -> str:
         here = self.location
         if here:
             place = self._labelled(here) + ("" if here in self.contents else " unsearched")
@@ -165,15 +195,29 @@ class ALFWorldMemory(EpisodeMemory):
             lines.append(f"seen {kind}: {found}")
         lines.append("searched: " + (self._grouped(self.searched) or "nothing yet"))
         unsearched = [r for r in self.receptacles if r not in self.contents and r != here]
+        if ranked and self.sought_kind():
+            lines.append(f"unsearched, likeliest first for a {self.sought_kind()}: "
+                         + (self._in_order(self.search_order(unsearched)) or "nothing"))
+            if self.done:
+                lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
+            return "\n".join(lines)
         spent = sorted({kind_of(r) for r in self.receptacles} - {kind_of(r) for r in unsearched}) if spent_kinds else []
         lines.append("unsearched: " + (self._grouped(unsearched, spent) or "nothing"))
         if self.done:
             lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
         return "\n".join(lines)
 
+    def _in_order(self, places: list[str]) -> str:
+        """["cabinet 4", "countertop 1", "cabinet 2"] -> "cabinet 4, 2; countertop 1": kinds in the order
+        of their first place, each kind's places in the given order."""
+        kinds: dict[str, list[str]] = {}
+        for name in places:
+            kinds.setdefault(kind_of(name), []).append(self._labelled(name)[len(kind_of(name)) + 1:])
+        return "; ".join(f"{kind} {', '.join(numbers)}" for kind, numbers in kinds.items())
+
     def unsearched_entries(self) -> dict[str, str]:
-        """Each kind's entry of the `unsearched:` line as `render()` writes it: {"countertop": "none", "drawer": "3, 4 (closed)"}."""
-        line = next(line for line in self.render().splitlines() if line.startswith("unsearched: "))
+        """Each kind's entry of the grouped block's `unsearched:` line: {"countertop": "none", "drawer": "3, 4 (closed)"}."""
+        line = next(line for line in self._render(spent_kinds=True).splitlines() if line.startswith("unsearched: "))
         return dict(grouped_entries(line.removeprefix("unsearched: ")))
 
     def _grouped(self, places: list[str], spent: list[str] = ()) -> str:
@@ -186,6 +230,7 @@ class ALFWorldMemory(EpisodeMemory):
 
     def as_data(self) -> dict:
         return {
+            "style": self.style,
             "task": self.task,
             "location": self.location,
             "holding": list(self.holding),
@@ -199,7 +244,7 @@ class ALFWorldMemory(EpisodeMemory):
     @classmethod
     def from_data(cls, data: dict) -> "ALFWorldMemory":
         """The memory `as_data()` described (a scripted agent reads it back from the observation)."""
-        memory = cls()
+        memory = cls(data.get("style", "grouped"))
         memory.task, memory.location = data.get("task", ""), data.get("location", "")
         memory.holding = list(data.get("holding", []))
         memory.receptacles = list(data.get("receptacles", []))

@@ -1,7 +1,8 @@
 """Where ALFWorld's objects tend to lie: object kind -> receptacle kind counts from games' initial states.
 
-The teacher (alfworld_teacher.py) searches unsearched receptacles in the order of this prior. The
-shipped `alfworld_prior.json` is counted from the 200 games of the official `valid_train` split
+The teacher (agent/experts/alfworld_teacher.py) searches unsearched receptacles in the order of this
+prior, and the memory's ranked block (memory.py) lists them in that order. The shipped
+`search_prior.json` is counted from the 200 games of the official `valid_train` split
 (benchmarks/alfworld_prior.py writes it); no evaluation split is ever read for it. It is knowledge
 of the world in general, like a person's, not a fact of the game being played.
 """
@@ -15,11 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-PRIOR_FILE = Path(__file__).with_name("alfworld_prior.json")
+PRIOR_FILE = Path(__file__).with_name("search_prior.json")
 _TYPED = re.compile(r"\((objectType|receptacleType) (\S+) (\S+)Type\)")
 _IN = re.compile(r"\(inReceptacle (\S+) (\S+)\)")
 _OPENABLE = re.compile(r"\(openable (\S+)\)")
 SMOOTHING = 0.05  # a kind never seen in a receptacle kind still ranks by how few of them there are
+CLOSED_COST = 0.5  # weight of a receptacle that must be opened before it can be searched (two steps, not one)
 
 
 def count_placements(problems: Iterable[str]) -> dict:
@@ -73,3 +75,11 @@ class SearchPrior:
 def load_prior(path: Path = PRIOR_FILE) -> SearchPrior:
     data = json.loads(Path(path).read_text())
     return SearchPrior(data["placed"], data["receptacles"], data["openable"])
+
+
+def search_score(prior: SearchPrior, obj_kind: str, receptacle: str, opened: bool | None) -> float:
+    """How worth searching `receptacle` is for an `obj_kind`: the prior's chance, halved when it must be
+    opened first (`opened` False: seen closed; None: not seen yet, and most of its kind open)."""
+    rkind = receptacle.rpartition(" ")[0] or receptacle
+    must_open = opened is False or (opened is None and prior.openable_share(rkind) > 0.5)
+    return prior.chance(obj_kind, rkind) * (CLOSED_COST if must_open else 1.0)
