@@ -172,7 +172,10 @@ class ALFWorldMemory(EpisodeMemory):
         agent is at ("countertop none; drawer 3, 4"): whether a kind is spent is then read after the
         kind's own word, not from its absence. Students of the earlier block, which left spent kinds
         out, went back to spent kinds on about half their search steps
-        (docs/learning/alfworld-teacher-sft.md, "Where exp5 loses")."""
+        (docs/learning/alfworld-teacher-sft.md, "Where exp5 loses").
+
+        The ranked style replaces that line with the unsearched places likeliest first for
+        `sought_kind()` (`search_order`), kinds grouped in the order of their likeliest place."""
         return self._render(spent_kinds=True, ranked=self.style == "ranked")
 
     def earlier_renders(self) -> tuple[str, ...]:
@@ -198,11 +201,9 @@ class ALFWorldMemory(EpisodeMemory):
         if ranked and self.sought_kind():
             lines.append(f"unsearched, likeliest first for a {self.sought_kind()}: "
                          + (self._in_order(self.search_order(unsearched)) or "nothing"))
-            if self.done:
-                lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
-            return "\n".join(lines)
-        spent = sorted({kind_of(r) for r in self.receptacles} - {kind_of(r) for r in unsearched}) if spent_kinds else []
-        lines.append("unsearched: " + (self._grouped(unsearched, spent) or "nothing"))
+        else:
+            spent = sorted({kind_of(r) for r in self.receptacles} - {kind_of(r) for r in unsearched}) if spent_kinds else []
+            lines.append("unsearched: " + (self._grouped(unsearched, spent) or "nothing"))
         if self.done:
             lines.append("done: " + "; ".join(_done_words(*step) for step in self.done))
         return "\n".join(lines)
