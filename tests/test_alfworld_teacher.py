@@ -4,6 +4,7 @@ is alfworld's handcoded expert."""
 import dataclasses
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -251,13 +252,13 @@ def assert_ranked_lookup_holds(obs, action):
 
 def assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action):
     """With the ranked block (the environment's default) a search goes to the first place of its
-    `unsearched, likeliest first` line, which the thought names."""
-    if "the likeliest unsearched place for a" not in thoughts:
+    `unsearched, likeliest first` line, and the thought quotes the line's head word for word."""
+    if "likeliest first for a" not in thoughts:
         return
     line = next(ln for ln in obs.memory.splitlines() if ln.startswith("unsearched, likeliest first for a "))
-    kind, numbers = line.split(": ", 1)[1].split("; ")[0].split(" ", 1)
-    first = f"{kind} {numbers.split(',')[0].split(' (')[0]}"
-    assert action.endswith(" " + first) and f"is {first}," in thoughts, (line, thoughts, action)
+    head = re.match(r"unsearched, likeliest first for a [a-z]+: [a-z]+ \d+(?: \((?:open|closed)\))?", line).group(0)
+    place = re.search(r"[a-z]+ \d+", head.split(": ", 1)[1]).group(0)
+    assert f"memory's {head}," in thoughts and action.endswith(" " + place), (line, thoughts, action)
 
 
 def assert_quoted_lookup_holds(obs, memory):

@@ -190,8 +190,8 @@ class Teacher:
             why = f"{why}; {self._ranked_lookup(kind, best, quote=True)}"
         elif self.ranked:
             why = f"{why}; {self._ranked_lookup(kind, best)}, and {best} is unsearched"
-        elif memory.style == "ranked":  # the block lists `best` first: the thought points at it
-            why = f"{why}; the likeliest unsearched place for a {kind} is {best}"
+        elif memory.style == "ranked":  # the block lists `best` first: the thought quotes the line's head
+            why = f"{why}; the memory's unsearched, likeliest first for a {kind}: {memory.labelled(best)}"
         else:
             why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"
         for verb in ("open", "examine"):  # a receptacle at the same spot as this one: no need to go

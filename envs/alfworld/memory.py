@@ -184,7 +184,7 @@ class ALFWorldMemory(EpisodeMemory):
     def _render(self, spent_kinds: bool, ranked: bool = False) -> str:
         here = self.location
         if here:
-            place = self._labelled(here) + ("" if here in self.contents else " unsearched")
+            place = self.labelled(here) + ("" if here in self.contents else " unsearched")
         else:
             place = "the middle of the room"
         held = ", ".join(self._held(obj) for obj in self.holding) or "nothing"
@@ -213,7 +213,7 @@ class ALFWorldMemory(EpisodeMemory):
         of their first place, each kind's places in the given order."""
         kinds: dict[str, list[str]] = {}
         for name in places:
-            kinds.setdefault(kind_of(name), []).append(self._labelled(name)[len(kind_of(name)) + 1:])
+            kinds.setdefault(kind_of(name), []).append(self.labelled(name)[len(kind_of(name)) + 1:])
         return "; ".join(f"{kind} {', '.join(numbers)}" for kind, numbers in kinds.items())
 
     def unsearched_entries(self) -> dict[str, str]:
@@ -226,7 +226,7 @@ class ALFWorldMemory(EpisodeMemory):
         each kind of `spent` as "kind none", in its place in the kinds' order."""
         kinds: dict[str, list[str]] = {kind: ["none"] for kind in spent}
         for name in sorted(places, key=natural_key):
-            kinds.setdefault(kind_of(name), []).append(self._labelled(name)[len(kind_of(name)) + 1:])
+            kinds.setdefault(kind_of(name), []).append(self.labelled(name)[len(kind_of(name)) + 1:])
         return "; ".join(f"{kind} {', '.join(numbers)}" for kind, numbers in sorted(kinds.items()))
 
     def as_data(self) -> dict:
@@ -255,7 +255,8 @@ class ALFWorldMemory(EpisodeMemory):
         memory.done = [tuple(step) for step in data.get("done", [])]
         return memory
 
-    def _labelled(self, receptacle: str) -> str:
+    def labelled(self, receptacle: str) -> str:
+        """"fridge 1 (closed)": a place as the block names it."""
         state = self.opened.get(receptacle)
         return receptacle if state is None else f"{receptacle} ({'open' if state else 'closed'})"
 
