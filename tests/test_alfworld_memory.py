@@ -124,7 +124,7 @@ def test_the_memory_is_built_from_strings_only():
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     # search_prior: a fixed table counted from the train games (the ranked block's order), not this game's state.
-    assert imported <= {"__future__", "re", "vlm_agent.envs.alfworld.task_sentence", "vlm_agent.envs.memory",
+    assert imported <= {"__future__", "re", "zlib", "vlm_agent.envs.alfworld.task_sentence", "vlm_agent.envs.memory",
                         "vlm_agent.envs.alfworld.search_prior"}
     steps = [(command.upper(), [command, "look"], text) for command, text in EPISODE]  # matched as the env does
     assert replay(ALFWorldMemory(), ROOM, steps)[-1] == play().render()

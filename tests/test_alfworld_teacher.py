@@ -113,6 +113,30 @@ def test_teacher_decides_from_task_memory_and_commands_only_and_explains(train_d
 
 
 @real_games
+def test_with_the_random_order_augmentation_the_teacher_follows_the_lines_head_and_still_wins(train_data):
+    """`ranked-random`: the ranked block's words with the kinds in a drawn order; the teacher searches in that
+    order, so a student of its data cannot recall the prior in place of reading the line."""
+    env = gym.make(ENV_ID, data_dir=str(train_data), split="valid_train", prefetch=0, memory="ranked-random")
+    differs = 0
+    try:
+        for seed in range(6):
+            frame, info = env.reset(seed=seed)
+            for _ in range(50):
+                obs = observation_from(ENV_ID, frame, info)
+                thoughts, action = alfworld_teacher(obs, random.Random(0))
+                assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action)
+                ranked = ALFWorldMemory.from_data({**obs.state["memory"], "style": "ranked"})
+                differs += ranked.render() != obs.memory
+                frame, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    break
+            assert info["won"], info["game_file"]
+    finally:
+        env.close()
+    assert differs > 5
+
+
+@real_games
 def test_memory_off_keeps_the_old_prompt_and_the_teacher_still_plays(train_data):
     env = gym.make(ENV_ID, data_dir=str(train_data), split="valid_train", prefetch=0, memory=False)
     try:

@@ -40,7 +40,7 @@ from vlm_agent.training.sft_data import TEACHER_KINDS
 # Environments whose teacher decides from texts the log keeps, with the memories that rebuild its state: one
 # per style of block the environment can show, the style a log was played with found by its prompts.
 MEMORIES: dict[str, tuple[Callable[[], EpisodeMemory], ...]] = {
-    "vlm_agent/ALFWorld-v0": tuple(partial(ALFWorldMemory, style) for style in ("grouped", "ranked")),
+    "vlm_agent/ALFWorld-v0": tuple(partial(ALFWorldMemory, style) for style in ("grouped", "ranked", "ranked-random")),
 }
 
 

@@ -180,7 +180,10 @@ class Teacher:
         unsearched = [r for r in memory.receptacles if r not in memory.contents and r != self.here]
         if not unsearched:
             return self._fallback(f"{why}, and every place is searched")
-        best = max(unsearched, key=lambda r: self._score(kind, r))  # ties: the first in the room's order
+        if memory.style.startswith("ranked"):  # the head of the block's line (the same place, for the prior's order)
+            best = memory.search_order(unsearched)[0]
+        else:
+            best = max(unsearched, key=lambda r: self._score(kind, r))  # ties: the first in the room's order
         if self.shuffled:  # among the equally likely places of that kind, one the state's hash picks
             top = self._score(kind, best)
             tied = [r for r in unsearched if kind_of(r) == kind_of(best) and self._score(kind, r) == top]
@@ -190,7 +193,7 @@ class Teacher:
             why = f"{why}; {self._ranked_lookup(kind, best, quote=True)}"
         elif self.ranked:
             why = f"{why}; {self._ranked_lookup(kind, best)}, and {best} is unsearched"
-        elif memory.style == "ranked":  # the block lists `best` first: the thought quotes the line's head
+        elif memory.style.startswith("ranked"):  # the block lists `best` first: the thought quotes the line's head
             why = f"{why}; the memory's unsearched, likeliest first for a {kind}: {memory.labelled(best)}"
         else:
             why = f"{why}; of the unsearched places, a {kind} is most likely at a {kind_of(best)}"

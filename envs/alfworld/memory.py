@@ -16,17 +16,21 @@ games (search_prior.py, never an evaluation split): "unsearched, likeliest first
 countertop 1, 2; cabinet 4 (closed)". The ranked block does for the agent what a person's sense of
 where cups are kept does: the look-up "which kind is likeliest and has a place left" is read off the
 line's first entry. A 7M student never learned that look-up from the grouped block
-(docs/learning/alfworld-teacher-sft.md, exp8-exp18).
+(docs/learning/alfworld-teacher-sft.md, exp8-exp18). `ranked-random` is a training augmentation,
+not a block for playing: the ranked block's very words, with the kinds in an order drawn per game
+and sought kind (from the task and the kind's name), so that a student trained on it must read the
+line's head rather than recall the prior; the teacher follows the line in every ranked style.
 """
 from __future__ import annotations
 
 import re
+import zlib
 
 from vlm_agent.envs.alfworld.search_prior import load_prior, search_score
 from vlm_agent.envs.alfworld.task_sentence import parse_task
 from vlm_agent.envs.memory import EpisodeMemory
 
-MEMORY_STYLES = ("ranked", "grouped")
+MEMORY_STYLES = ("ranked", "grouped", "ranked-random")
 
 NAME = r"[a-z]+ \d+"  # every object and receptacle in the text: a class name and a number
 _ROOM = re.compile(r"Looking quickly around you, you see (?P<list>.*?)\.(?:\s|$)")
@@ -148,8 +152,12 @@ class ALFWorldMemory(EpisodeMemory):
         return task.target
 
     def search_order(self, places: list[str]) -> list[str]:
-        """`places` likeliest first to hold the sought kind (ties in the room's order): the teacher's order."""
-        kind, prior = self.sought_kind(), load_prior()
+        """`places` likeliest first to hold the sought kind (ties in the room's order): the teacher's order.
+        `ranked-random`: the kinds in an order drawn from the task and the kind's name instead."""
+        kind = self.sought_kind()
+        if self.style == "ranked-random":
+            return sorted(places, key=lambda r: (zlib.crc32(f"{self.task}|{kind}|{kind_of(r)}".encode()), natural_key(r)))
+        prior = load_prior()
         return sorted(places, key=lambda r: (-search_score(prior, kind, r, self.opened.get(r)), natural_key(r)))
 
     def seen(self, kind: str) -> list[tuple[str, str]]:
@@ -176,10 +184,10 @@ class ALFWorldMemory(EpisodeMemory):
 
         The ranked style replaces that line with the unsearched places likeliest first for
         `sought_kind()` (`search_order`), kinds grouped in the order of their likeliest place."""
-        return self._render(spent_kinds=True, ranked=self.style == "ranked")
+        return self._render(spent_kinds=True, ranked=self.style.startswith("ranked"))
 
     def earlier_renders(self) -> tuple[str, ...]:
-        return () if self.style == "ranked" else (self._render(spent_kinds=False),)
+        return () if self.style.startswith("ranked") else (self._render(spent_kinds=False),)
 
     def _render(self, spent_kinds: bool, ranked: bool = False) -> str:
         here = self.location
