@@ -9,7 +9,7 @@ Read only from the texts ALFWorld's grammar (alfworld/data/alfred.twl2) writes:
   A 1 to the X.", "You heat/clean/cool the A 1 using the X.", "You turn on the A 1.", "You close the X."
 A receptacle is searched once its contents have been seen. What was seen stays as last seen.
 
-Two styles of block (`MEMORY_STYLES`) hold the same facts. `grouped` lists the unsearched places by
+The styles of block (`MEMORY_STYLES`) hold the same facts. `grouped` lists the unsearched places by
 kind in alphabetical order, each kind with its entry ("countertop none; drawer 3, 4"). `ranked`
 lists them likeliest first for what a search now seeks, by the search prior counted from the train
 games (search_prior.py, never an evaluation split): "unsearched, likeliest first for a cup:
