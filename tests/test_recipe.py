@@ -235,6 +235,17 @@ def test_the_shipped_recipe_reads_and_keeps_every_path_under_out(tmp_path):
     assert loaded.stage("vision-1400").trainer.goal == 1400 and loaded.stage("sft-alf-264").trainer.goal == 264
 
 
+def test_every_alfworld_play_stage_names_its_agent_and_memory_as_they_were_run(tmp_path):
+    """A later change of play's defaults (`expert` renamed, the memory's default style) must not change what a
+    stage plays: v4 imitated the handcoded expert without a memory; the v6 drafts were measured on the grouped block."""
+    loaded = load_recipe(ROOT / DEFAULT_RECIPE, tmp_path / "out", {"alfworld_data": "/data/alfworld"})
+    v4 = loaded.stage("alf-expert")
+    assert (option_value(v4.args, "--agent"), option_value(v4.args, "--memory")) == ("expert-privileged", "off")
+    for stage in loaded.stages:
+        if stage.args[:2] == ["play", "alfworld"]:
+            assert option_value(stage.args, "--memory") in ("off", "grouped"), stage.name
+
+
 def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(tmp_path):
     out = tmp_path / "out"
     loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
