@@ -86,54 +86,54 @@ def test_teacher_wins_a_real_game_of_each_type_and_the_log_rebuilds_its_memory(t
                 assert step.info["memory"] == blocks[k + 1]
 
 
-@real_games
-def test_teacher_decides_from_task_memory_and_commands_only_and_explains(train_data):
-    """The ranked teacher (`expert-ranked`) is checked at the same states: the same action, and every kind
-    its thoughts call searched is searched in the memory."""
-    env = gym.make(ENV_ID, data_dir=str(train_data), split="valid_train", prefetch=0)
+def teacher_plays_each_type(train_data, check, **env_kwargs):
+    """The teacher plays one valid_train game of each type, `check(obs, frame, thoughts, action)` at every step;
+    each game must be won."""
+    env = gym.make(ENV_ID, data_dir=str(train_data), split="valid_train", prefetch=0, **env_kwargs)
     try:
         for seed in range(6):
             frame, info = env.reset(seed=seed)
             for _ in range(50):
                 obs = observation_from(ENV_ID, frame, info)
                 thoughts, action = alfworld_teacher(obs, random.Random(0))
-                blind = dataclasses.replace(obs, state={"memory": obs.state["memory"]}, frame=frame * 0)
-                assert alfworld_teacher(blind, random.Random(0)) == (thoughts, action)  # no engine fact, no frame
-                assert obs.task_text in thoughts and thoughts.endswith(".") and action in obs.legal_actions
-                assert_ranked_lookup_holds(obs, action)
-                assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action)
-                if "likeliest at a" in alfworld_teacher_shuffled(obs, random.Random(0))[0]:
-                    assert_quoted_lookup_holds(obs, ALFWorldMemory.from_data(obs.state["memory"]))
+                check(obs, frame, thoughts, action)
                 frame, _, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
                     break
             assert info["won"], info["game_file"]
     finally:
         env.close()
+
+
+@real_games
+def test_teacher_decides_from_task_memory_and_commands_only_and_explains(train_data):
+    """The ranked teacher (`expert-ranked`) is checked at the same states: the same action, and every kind
+    its thoughts call searched is searched in the memory."""
+    def check(obs, frame, thoughts, action):
+        blind = dataclasses.replace(obs, state={"memory": obs.state["memory"]}, frame=frame * 0)
+        assert alfworld_teacher(blind, random.Random(0)) == (thoughts, action)  # no engine fact, no frame
+        assert obs.task_text in thoughts and thoughts.endswith(".") and action in obs.legal_actions
+        assert_ranked_lookup_holds(obs, action)
+        assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action)
+        if "likeliest at a" in alfworld_teacher_shuffled(obs, random.Random(0))[0]:
+            assert_quoted_lookup_holds(obs, ALFWorldMemory.from_data(obs.state["memory"]))
+
+    teacher_plays_each_type(train_data, check)
 
 
 @real_games
 def test_with_the_random_order_augmentation_the_teacher_follows_the_lines_head_and_still_wins(train_data):
     """`ranked-random`: the ranked block's words with the kinds in a drawn order; the teacher searches in that
     order, so a student of its data cannot recall the prior in place of reading the line."""
-    env = gym.make(ENV_ID, data_dir=str(train_data), split="valid_train", prefetch=0, memory="ranked-random")
-    differs = 0
-    try:
-        for seed in range(6):
-            frame, info = env.reset(seed=seed)
-            for _ in range(50):
-                obs = observation_from(ENV_ID, frame, info)
-                thoughts, action = alfworld_teacher(obs, random.Random(0))
-                assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action)
-                ranked = ALFWorldMemory.from_data({**obs.state["memory"], "style": "ranked"})
-                differs += ranked.render() != obs.memory
-                frame, _, terminated, truncated, info = env.step(action)
-                if terminated or truncated:
-                    break
-            assert info["won"], info["game_file"]
-    finally:
-        env.close()
-    assert differs > 5
+    differs = []
+
+    def check(obs, frame, thoughts, action):
+        assert_search_takes_the_ranked_blocks_first_place(obs, thoughts, action)
+        ranked = ALFWorldMemory.from_data({**obs.state["memory"], "style": "ranked"})
+        differs.append(ranked.render() != obs.memory)
+
+    teacher_plays_each_type(train_data, check, memory="ranked-random")
+    assert sum(differs) > 5
 
 
 @real_games

@@ -63,7 +63,7 @@ class ALFWorldEnv(TextActionEnv):
         self.engine = make_engine(with_expert=True)
         self.core = self.engine.unwrapped  # the PddlEnv: facts by id and the names the text uses
         self.prefetch = prefetch
-        style = {True: "grouped", False: "off"}.get(memory, memory) if isinstance(memory, bool) else memory
+        style = ("grouped" if memory else "off") if isinstance(memory, bool) else memory
         if style not in MEMORY_CHOICES:
             raise ValueError(f"memory must be one of {', '.join(MEMORY_CHOICES)}, got {memory!r}")
         self.show_memory = style != "off"

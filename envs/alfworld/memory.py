@@ -151,10 +151,10 @@ class ALFWorldMemory(EpisodeMemory):
             return task.lamp
         return task.target
 
-    def search_order(self, places: list[str]) -> list[str]:
-        """`places` likeliest first to hold the sought kind (ties in the room's order): the teacher's order.
-        `ranked-random`: the kinds in an order drawn from the task and the kind's name instead."""
-        kind = self.sought_kind()
+    def search_order(self, places: list[str], kind: str | None = None) -> list[str]:
+        """`places` likeliest first to hold `kind` (default: the sought kind; ties in the room's order): the
+        teacher's order. `ranked-random`: the kinds in an order drawn from the task and the kind's name instead."""
+        kind = self.sought_kind() if kind is None else kind
         if self.style == "ranked-random":
             return sorted(places, key=lambda r: (zlib.crc32(f"{self.task}|{kind}|{kind_of(r)}".encode()), natural_key(r)))
         prior = load_prior()
@@ -206,9 +206,10 @@ class ALFWorldMemory(EpisodeMemory):
             lines.append(f"seen {kind}: {found}")
         lines.append("searched: " + (self._grouped(self.searched) or "nothing yet"))
         unsearched = [r for r in self.receptacles if r not in self.contents and r != here]
-        if ranked and self.sought_kind():
-            lines.append(f"unsearched, likeliest first for a {self.sought_kind()}: "
-                         + (self._in_order(self.search_order(unsearched)) or "nothing"))
+        sought = self.sought_kind() if ranked else ""
+        if sought:
+            lines.append(f"unsearched, likeliest first for a {sought}: "
+                         + (self._in_order(self.search_order(unsearched, sought)) or "nothing"))
         else:
             spent = sorted({kind_of(r) for r in self.receptacles} - {kind_of(r) for r in unsearched}) if spent_kinds else []
             lines.append("unsearched: " + (self._grouped(unsearched, spent) or "nothing"))
