@@ -1,6 +1,8 @@
 """Constrained decoding of the action field: once the answer opens `"action": "`, only tokens that keep
 the value a prefix of some legal action (then its closing quote) may be sampled; once the thoughts'
-string closes, only `, "action": "` may follow.
+string closes, only `, "action": "` may follow. Past a row's thought limit (the last step at which
+the action still fits in the answer's token budget), an open thoughts string may only close: a
+thought that loops or rambles to the budget still ends in a legal action instead of no action field.
 
 The thoughts stay free; the constraint only spends the model's probability mass on actions the
 environment accepts, so an RL run that is punished for illegal answers need not learn to avoid
@@ -57,14 +59,27 @@ class TokenStrings:
 
 # The thoughts' string value once it is closed; after it only `, "action": "<legal action>"` may come.
 THOUGHTS_CLOSED = re.compile(r'\s*\{\s*"thoughts"\s*:\s*"(?:[^"\\]|\\.)*"')
+# The thoughts' string still open (and not ending in a lone backslash, which would escape a quote).
+THOUGHTS_OPEN = re.compile(r'\s*\{\s*"thoughts"\s*:\s*"(?:[^"\\]|\\.)*')
 ACTION_OPENING = ', "action": '
 
 
-def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
+def closing_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
+    """Ids of tokens that close the open thoughts of `answer` on the way to a legal action field, or
+    None where the thoughts are not an open string (not begun, already closed, or mid-escape)."""
+    if not legal_actions or THOUGHTS_OPEN.fullmatch(answer) is None:
+        return None
+    targets = ['"' + ACTION_OPENING + '"' + action + '"' for action in legal_actions]
+    found = [i for i in vocab.starting_with('"') if any(t.startswith(vocab.strings[i]) for t in targets)]
+    return found or None
+
+
+def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], close_thoughts: bool = False) -> list[int] | None:
     """Token ids that may come next in `answer`, or None where the answer is free.
 
     Constrained: inside the action value, and between the closed thoughts and the action key (so
-    an answer cannot escape the constraint by ending without an action field). Free: the thoughts,
+    an answer cannot escape the constraint by ending without an action field); with `close_thoughts`
+    (past the thought limit), open thoughts too, to their closing quote. Free: the thoughts,
     whatever follows a closed value, and an answer that already strayed from the format (a token
     that merged a closing quote with other text): the parser will report it, as without the constraint.
     """
@@ -76,7 +91,7 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) 
     else:
         closed = THOUGHTS_CLOSED.match(answer)
         if not closed:
-            return None
+            return closing_ids(vocab, answer, legal_actions) if close_thoughts else None
         tail, targets = answer[closed.end():], [ACTION_OPENING + '"' + action + '"' for action in legal_actions]
     if any(tail.startswith(t) for t in targets):
         return None  # the value is closed: the rest of the answer is free
@@ -101,11 +116,14 @@ class LegalActionProcessor(LogitsProcessor):
     """Per batch row, masks the tokens that would make the action value illegal (see module doc).
 
     `masked_steps[row]` keeps step -> allowed ids, so generation's log-probs need not find them again.
+    `thought_limits[row]` (None: no limit) is the step from which open thoughts may only close.
     """
 
-    def __init__(self, vocab: TokenStrings, legal_actions: Sequence[Sequence[str]], prompt_len: int, eos_ids: set[int]):
+    def __init__(self, vocab: TokenStrings, legal_actions: Sequence[Sequence[str]], prompt_len: int, eos_ids: set[int],
+                 thought_limits: Sequence[int | None] | None = None):
         self.vocab = vocab
         self.legal_actions = [tuple(actions) for actions in legal_actions]
+        self.thought_limits = list(thought_limits) if thought_limits is not None else [None] * len(self.legal_actions)
         self.prompt_len = prompt_len
         self.eos_ids = eos_ids
         self.masked_steps: list[dict[int, list[int]]] = [{} for _ in self.legal_actions]
@@ -115,7 +133,9 @@ class LegalActionProcessor(LogitsProcessor):
             generated = input_ids[row, self.prompt_len:].tolist()
             if any(t in self.eos_ids for t in generated):
                 continue  # finished rows only receive padding
-            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions)
+            limit = self.thought_limits[row]
+            close = limit is not None and len(generated) >= limit
+            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions, close)
             if allowed is None:
                 continue
             self.masked_steps[row][len(generated)] = allowed
@@ -126,11 +146,13 @@ class LegalActionProcessor(LogitsProcessor):
         return scores
 
 
-def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_actions: Sequence[str]) -> dict[int, list[int]]:
-    """For one generated answer, step -> allowed ids at the steps the processor masked (as it did)."""
+def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_actions: Sequence[str],
+                    thought_limit: int | None = None) -> dict[int, list[int]]:
+    """For one generated answer, step -> allowed ids at the steps the processor masked (as it did,
+    given the same thought limit)."""
     steps, answer = {}, ""
     for k, token_id in enumerate(response_ids):
-        allowed = allowed_ids(vocab, answer, legal_actions)
+        allowed = allowed_ids(vocab, answer, legal_actions, thought_limit is not None and k >= thought_limit)
         if allowed is not None:
             steps[k] = allowed
         answer += vocab.text_of([token_id])  # grown a token at a time: re-joining each prefix is quadratic

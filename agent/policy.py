@@ -12,7 +12,13 @@ import torch
 from transformers import LogitsProcessorList
 
 from vlm_agent.agent.device import Placement
-from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, constrained_logprobs
+from vlm_agent.agent.action_constraint import (
+    ACTION_OPENING,
+    LegalActionProcessor,
+    TokenStrings,
+    allowed_by_step,
+    constrained_logprobs,
+)
 from vlm_agent.agent.interface import Decision, Observation
 from vlm_agent.agent.keyed_sampling import KeyedGumbelSampler
 from vlm_agent.agent.model_loading import load_vlm
@@ -136,6 +142,21 @@ class VLMPolicy:
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else min(self.eos_ids)
 
+    def thought_limits(self, legal_actions: Sequence[Sequence[str] | None]) -> list[int | None]:
+        """Per row, the step from which open thoughts may only close: the last at which the closing
+        quote, the action key, the longest legal action, the closing brace and the end token still fit
+        in `max_new_tokens` (see action_constraint). None for a row without legal actions."""
+        budget = self.sampling["max_new_tokens"]
+        limits = []
+        for actions in legal_actions:
+            if not actions:
+                limits.append(None)
+                continue
+            tails = ['"' + ACTION_OPENING + '"' + action + '"}' for action in actions]
+            longest = max(len(ids) for ids in self.tokenizer(tails, add_special_tokens=False)["input_ids"])
+            limits.append(budget - longest - 1)
+        return limits
+
     @property
     def suppressed_ids(self) -> list[int]:
         """Special tokens an answer must never contain (image placeholders, padding): only the end token."""
@@ -198,7 +219,8 @@ class VLMPolicy:
             streamer = BatchTextStreamer(self.tokenizer, len(prompts), self.stream_callback, self.eos_ids)
         processors, constraint = LogitsProcessorList(), None
         if legal_actions is not None:
-            constraint = LegalActionProcessor(self.token_strings, legal_actions, prompt_len, self.eos_ids)
+            constraint = LegalActionProcessor(self.token_strings, legal_actions, prompt_len, self.eos_ids,
+                                              self.thought_limits(legal_actions))
             processors.append(constraint)
         if not greedy:
             keys = sample_keys if sample_keys is not None else [()] * len(prompts)
@@ -243,7 +265,8 @@ class VLMPolicy:
     ) -> Evaluation:
         """Log-probs, entropies and values of given responses, with gradients, in one forward pass.
 
-        A row with legal actions is scored as constrained decoding produced it (see action_constraint).
+        A row with legal actions is scored as constrained decoding produced it (see action_constraint),
+        with this policy's `max_new_tokens` giving its thought limits as when it acted.
         """
         inputs = prompt_inputs(self.processor, frames, prompts)
         prompt_len = inputs["input_ids"].shape[1]
@@ -257,7 +280,9 @@ class VLMPolicy:
         if legal_actions is None or all(actions is None for actions in legal_actions):
             log_probs = torch.log_softmax(logits, -1)
         else:  # the steps the processor masked when these answers were generated
-            masked = [{} if a is None else allowed_by_step(self.token_strings, ids, a) for ids, a in zip(responses, legal_actions)]
+            limits = self.thought_limits(legal_actions)
+            masked = [{} if a is None else allowed_by_step(self.token_strings, ids, a, limit)
+                      for ids, a, limit in zip(responses, legal_actions, limits)]
             log_probs = constrained_logprobs(logits, masked)
         targets = full["input_ids"][:, prompt_len:]
         token_logprobs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)

@@ -56,6 +56,18 @@ def test_an_answer_without_thoughts_is_free_until_its_action_key(vocab):
     assert next_texts(vocab, '{"act') is None
 
 
+def test_past_the_thought_limit_open_thoughts_may_only_close_toward_a_legal_action(vocab):
+    texts = {vocab.strings[i] for i in allowed_ids(vocab, '{"thoughts": "go to the', LEGAL, close_thoughts=True)}
+    targets = ['", "action": "' + action + '"' for action in LEGAL]  # the closing quote, the key, the value
+    assert texts == {vocab.strings[i] for i in vocab.starting_with('"') if any(g.startswith(vocab.strings[i]) for g in targets)}
+    assert '"' in texts  # the bare closing quote is always among them
+    assert allowed_ids(vocab, '{"thoughts": "go to the', LEGAL) is None  # before the limit: free
+    assert allowed_ids(vocab, '{"thoughts": "say \\', LEGAL, close_thoughts=True) is None  # a quote here would be escaped
+    assert allowed_ids(vocab, '{"act', LEGAL, close_thoughts=True) is None  # no thoughts string to close
+    closed = allowed_ids(vocab, '{"thoughts": "x"', LEGAL, close_thoughts=True)
+    assert closed == allowed_ids(vocab, '{"thoughts": "x"', LEGAL)  # once closed, the usual constraint
+
+
 def test_after_the_key_only_the_opening_of_a_legal_value_may_come(vocab):
     texts = next_texts(vocab, '{"thoughts": "x", "action": ')
     assert '"' in texts and all(stays_legal("", t) for t in texts)
@@ -159,6 +171,23 @@ def test_constrained_policy_plays_only_given_actions_and_logs_the_constrained_lo
         raised += int(((mine - raw) > 0.5).sum())
         assert torch.all(torch.isfinite(constrained.entropy[row]))
     assert raised, "some forced action token should be far likelier under the constraint than for the free model"
+
+
+def test_a_thought_cut_by_the_token_budget_still_ends_in_a_legal_action_that_evaluate_rescores():
+    """The default model's NumberLine thoughts run past 30 tokens: cut there, free decoding has no action
+    field; constrained decoding closes the thoughts in time and acts legally, and `evaluate` re-scores
+    the forced steps as generation logged them."""
+    observations = restricted_observations()
+    free = load_policy(default_model_dir(), greedy=True, max_new_tokens=30)
+    assert all(d.parse.status.value == "no_action_field" for d in free.act(observations))
+    policy = load_policy(default_model_dir(), greedy=True, max_new_tokens=30, constrain_actions=True)
+    decisions = policy.act(observations)
+    for obs, d in zip(observations, decisions):
+        assert d.parse.ok and d.parse.action == obs.legal_actions[0] and len(d.token_ids) <= 30, d.text
+    legal = [list(o.legal_actions) for o in observations]
+    scored = policy.evaluate([o.frame for o in observations], [d.prompt for d in decisions], [d.token_ids for d in decisions], legal)
+    for row, d in enumerate(decisions):
+        assert torch.allclose(scored.token_logprobs[row, : len(d.token_ids)], torch.tensor(d.logprobs), atol=1e-4)
 
 
 def test_ppo_on_constrained_logs_starts_at_ratio_one_only_when_scored_constrained(tmp_path):
