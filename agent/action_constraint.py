@@ -66,9 +66,13 @@ ACTION_OPENING = ', "action": '
 
 def closing_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
     """Ids of tokens that close the open thoughts of `answer` on the way to a legal action field, or
-    None where the thoughts are not an open string (not begun, already closed, or mid-escape)."""
-    if not legal_actions or THOUGHTS_OPEN.fullmatch(answer) is None:
+    None where the thoughts are not an open string (not begun, or already closed). Mid-escape (a lone
+    backslash last), only a backslash may come, which closes the escape, so the quote can come next."""
+    if not legal_actions:
         return None
+    if THOUGHTS_OPEN.fullmatch(answer) is None:
+        escaping = answer.endswith("\\") and THOUGHTS_OPEN.fullmatch(answer[:-1]) is not None
+        return (list(vocab.by_text.get("\\", ())) or None) if escaping else None
     targets = ['"' + ACTION_OPENING + '"' + action + '"' for action in legal_actions]
     found = [i for i in vocab.starting_with('"') if any(t.startswith(vocab.strings[i]) for t in targets)]
     return found or None

@@ -143,19 +143,13 @@ class VLMPolicy:
         return pad if pad is not None else min(self.eos_ids)
 
     def thought_limits(self, legal_actions: Sequence[Sequence[str] | None]) -> list[int | None]:
-        """Per row, the step from which open thoughts may only close: the last at which the closing
-        quote, the action key, the longest legal action, the closing brace and the end token still fit
-        in `max_new_tokens` (see action_constraint). None for a row without legal actions."""
+        """Per row, the step from which open thoughts may only close (see action_constraint): the last at
+        which a backslash closing an escape, the closing quote, the action key, the longest legal action,
+        the closing brace and the end token still fit in `max_new_tokens`, counted in characters, since a
+        constrained model may spell them a character a token. None for a row without legal actions."""
         budget = self.sampling["max_new_tokens"]
-        limits = []
-        for actions in legal_actions:
-            if not actions:
-                limits.append(None)
-                continue
-            tails = ['"' + ACTION_OPENING + '"' + action + '"}' for action in actions]
-            longest = max(len(ids) for ids in self.tokenizer(tails, add_special_tokens=False)["input_ids"])
-            limits.append(budget - longest - 1)
-        return limits
+        return [None if not actions else budget - len('\\"' + ACTION_OPENING + '"' + max(actions, key=len) + '"}') - 1
+                for actions in legal_actions]
 
     @property
     def suppressed_ids(self) -> list[int]:

@@ -62,7 +62,8 @@ def test_past_the_thought_limit_open_thoughts_may_only_close_toward_a_legal_acti
     assert texts == {vocab.strings[i] for i in vocab.starting_with('"') if any(g.startswith(vocab.strings[i]) for g in targets)}
     assert '"' in texts  # the bare closing quote is always among them
     assert allowed_ids(vocab, '{"thoughts": "go to the', LEGAL) is None  # before the limit: free
-    assert allowed_ids(vocab, '{"thoughts": "say \\', LEGAL, close_thoughts=True) is None  # a quote here would be escaped
+    escaping = allowed_ids(vocab, '{"thoughts": "say \\', LEGAL, close_thoughts=True)  # a quote here would be escaped:
+    assert {vocab.strings[i] for i in escaping} == {"\\"}  # the escape is closed first
     assert allowed_ids(vocab, '{"act', LEGAL, close_thoughts=True) is None  # no thoughts string to close
     closed = allowed_ids(vocab, '{"thoughts": "x"', LEGAL, close_thoughts=True)
     assert closed == allowed_ids(vocab, '{"thoughts": "x"', LEGAL)  # once closed, the usual constraint
@@ -126,6 +127,26 @@ def test_sampling_from_a_random_model_inside_the_value_yields_legal_actions(tmp_
         text = policy.tokenizer.decode(row, skip_special_tokens=True)
         parse = parse_action(text + '"', LEGAL)  # 20 tokens may stop inside the value
         assert parse.value is not None and any(a.startswith(parse.value) for a in LEGAL), text
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_random_model_past_its_thought_limit_always_ends_in_a_legal_action(tmp_path, seed):
+    """Whatever the thoughts hold and however finely the model spells the rest, the limit leaves room for it."""
+    policy = load_policy(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0, max_new_tokens=64, constrain_actions=True)
+    vocab = TokenStrings(policy.tokenizer)
+    frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
+    inputs = prompt_inputs(policy.processor, [frame] * 8, ["Where next?"] * 8)
+    prefix = torch.tensor(policy.tokenizer.encode('{"thoughts": "', add_special_tokens=False))
+    prompt_len = inputs["input_ids"].shape[1]
+    inputs["input_ids"] = torch.cat([inputs["input_ids"], prefix.expand(8, -1)], 1)
+    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(8, len(prefix), dtype=torch.long)], 1)
+    processor = LegalActionProcessor(vocab, [LEGAL] * 8, prompt_len, policy.eos_ids, policy.thought_limits([LEGAL] * 8))
+    torch.manual_seed(seed)
+    out = policy.model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=64 - len(prefix), pad_token_id=policy.pad_id,
+                                eos_token_id=sorted(policy.eos_ids), logits_processor=LogitsProcessorList([processor]))
+    for row in out[:, prompt_len:]:
+        text = policy.tokenizer.decode(row, skip_special_tokens=True)
+        assert parse_action(text, LEGAL).ok, text
 
 
 @pytest.fixture(scope="module")
