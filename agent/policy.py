@@ -142,14 +142,17 @@ class VLMPolicy:
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else min(self.eos_ids)
 
-    def thought_limits(self, legal_actions: Sequence[Sequence[str] | None]) -> list[int | None]:
+    def thought_limits(self, legal_actions: Sequence[Sequence[str] | None],
+                       budgets: Sequence[int | None] | None = None) -> list[int | None]:
         """Per row, the step from which open thoughts may only close (see action_constraint): the last at
         which a backslash closing an escape, the closing quote, the action key, the longest legal action,
         the closing brace and the end token still fit in `max_new_tokens`, counted in characters, since a
-        constrained model may spell them a character a token. None for a row without legal actions."""
-        budget = self.sampling["max_new_tokens"]
-        return [None if not actions else budget - len('\\"' + ACTION_OPENING + '"' + max(actions, key=len) + '"}') - 1
-                for actions in legal_actions]
+        constrained model may spell them a character a token. None for a row without legal actions.
+        `budgets`: each row's `max_new_tokens` where it differs from this policy's (a logged step's)."""
+        budgets = budgets if budgets is not None else [None] * len(legal_actions)
+        return [None if not actions else (budget or self.sampling["max_new_tokens"])
+                - len('\\"' + ACTION_OPENING + '"' + max(actions, key=len) + '"}') - 1
+                for actions, budget in zip(legal_actions, budgets)]
 
     @property
     def suppressed_ids(self) -> list[int]:
@@ -256,11 +259,12 @@ class VLMPolicy:
         prompts: Sequence[str],
         responses: Sequence[Sequence[int]],
         legal_actions: Sequence[Sequence[str] | None] | None = None,
+        max_new_tokens: Sequence[int | None] | None = None,
     ) -> Evaluation:
         """Log-probs, entropies and values of given responses, with gradients, in one forward pass.
 
         A row with legal actions is scored as constrained decoding produced it (see action_constraint),
-        with this policy's `max_new_tokens` giving its thought limits as when it acted.
+        with the thought limits of its `max_new_tokens` (per row; default this policy's), as when it acted.
         """
         inputs = prompt_inputs(self.processor, frames, prompts)
         prompt_len = inputs["input_ids"].shape[1]
@@ -274,7 +278,7 @@ class VLMPolicy:
         if legal_actions is None or all(actions is None for actions in legal_actions):
             log_probs = torch.log_softmax(logits, -1)
         else:  # the steps the processor masked when these answers were generated
-            limits = self.thought_limits(legal_actions)
+            limits = self.thought_limits(legal_actions, max_new_tokens)
             masked = [{} if a is None else allowed_by_step(self.token_strings, ids, a, limit)
                       for ids, a, limit in zip(responses, legal_actions, limits)]
             log_probs = constrained_logprobs(logits, masked)

@@ -230,3 +230,24 @@ def test_ppo_on_constrained_logs_starts_at_ratio_one_only_when_scored_constraine
     assert torch.isfinite(torch.tensor(metrics["grad_norm"]))  # masked tokens add no nan through the entropy
     raw = [dataclasses.replace(s, legal_actions=None) for s in samples]  # as the logs of 55f561d were trained
     assert ppo_update(policy, raw, frozen, config)["first_minibatch"]["max_abs_ratio_minus_1"] > 0.1
+
+
+def test_ppo_rescores_forced_thought_closings_with_the_budget_each_step_was_played_with(tmp_path):
+    """Played with 30 new tokens (thoughts forced closed), trained by a policy set to 64: still ratio one."""
+    from test_finetune import write_logs
+    from vlm_agent.training.finetune import read_logs
+    from vlm_agent.training.ppo_config import PPOConfig
+    from vlm_agent.training.ppo_data import build_ppo_samples
+    from vlm_agent.training.ppo_update import ppo_update
+
+    short = load_policy(default_model_dir(), greedy=True, max_new_tokens=30, constrain_actions=True)
+    observations = restricted_observations()
+    write_logs(short, tmp_path / "logs" / "run", str(default_model_dir()), len(observations), observations=observations)
+    samples, _ = build_ppo_samples(read_logs([tmp_path / "logs"], warn=print))
+    assert {s.max_new_tokens for s in samples} == {30}
+    policy = load_policy(default_model_dir(), greedy=True, max_new_tokens=64, constrain_actions=True)
+    config = PPOConfig(update_epochs=1, minibatch_size=len(samples))
+    frozen = torch.optim.SGD(policy.parameters(), lr=0.0)
+    assert ppo_update(policy, samples, frozen, config)["first_minibatch"]["max_abs_ratio_minus_1"] < 1e-4
+    unknown = [dataclasses.replace(s, max_new_tokens=None) for s in samples]  # scored with the policy's own 64
+    assert ppo_update(policy, unknown, frozen, config)["first_minibatch"]["max_abs_ratio_minus_1"] > 0.1

@@ -39,6 +39,7 @@ class PPOSample:
     group: tuple = ()  # episode_start(): episodes from the same start, for group-relative advantages
     episode_return: float = 0.0
     legal_actions: list[str] | None = None  # set when the answer was decoded (and scored) constrained to them
+    max_new_tokens: int | None = None  # the answer budget it was decoded with: its thought limit (None: the policy's)
 
     @cached_property
     def frame(self) -> np.ndarray:
@@ -181,6 +182,7 @@ def build_ppo_samples(
                     episode_return=float(episode_return),
                     # Re-scored constrained only where the logged log-probs are the constrained policy's.
                     legal_actions=list(row.legal_actions) if row.constrained_logprobs else None,
+                    max_new_tokens=row.sampling.get("max_new_tokens"),
                 )
             )
     return samples, report

@@ -76,7 +76,7 @@ def ppo_update(
             mb = [samples[i] for i in my_inds.tolist()]
             with autocast(policy, config.precision):
                 evaluation = policy.evaluate([s.frame for s in mb], [s.prompt for s in mb], [s.response_ids for s in mb],
-                                             [s.legal_actions for s in mb])
+                                             [s.legal_actions for s in mb], [s.max_new_tokens for s in mb])
             width = evaluation.token_logprobs.shape[1]
             cot_mask = padded([s.cot_mask for s in mb], width).to(device)
             action_mask = padded([s.action_mask for s in mb], width).to(device)
