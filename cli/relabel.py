@@ -4,8 +4,10 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from vlm_agent.cli.options import Options, options_command
+from vlm_agent.envs.alfworld.memory import MEMORY_STYLES
 
 RELABEL_TEACHERS = ("expert", "expert-ranked", "expert-shuffled")
 
@@ -17,6 +19,9 @@ class RelabelOptions:
     out: Path = field(metadata={"help": "New or empty folder for the relabelled copies of the runs (for `sft`)."})
     teacher: str = field(default="expert-ranked", metadata={"help": "The scripted teacher that answers each logged state.",
                                                             "choices": RELABEL_TEACHERS})
+    memory: Optional[str] = field(default=None, metadata={
+        "help": "ALFWorld: the memory block style the new prompts show and the teacher reads (default: each log's own).",
+        "choices": MEMORY_STYLES})
 
 
 @options_command("relabel", RelabelOptions)
@@ -31,7 +36,8 @@ def relabel(options: Options) -> None:
             raise FileExistsError(errno.EEXIST, "is not an empty folder; relabelled runs go into a new one", str(options.out))
         teacher = make_agent(options.teacher)
         counts = relabel_logs(options.logs, teacher, options.out,
-                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
+                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"),
+                              memory_style=options.memory)
         console.print(f"relabelled {counts.episodes} episodes, {counts.steps} steps, with {teacher.kind} "
                       f"(its action differs from the old label's on {counts.changed}; prompts of an earlier memory "
                       f"format rewritten: {counts.reprompted}) into {options.out}; "

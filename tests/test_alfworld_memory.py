@@ -204,8 +204,8 @@ def test_live_view_shows_the_memory_under_the_observation():
     assert with_memory.endswith("memory\n" + play(EPISODE[:2]).render()) and "memory" not in without
 
 
-def play_ranked(steps=EPISODE, room=ROOM):
-    memory = ALFWorldMemory("ranked")
+def play_ranked(steps=EPISODE, room=ROOM, style="ranked"):
+    memory = ALFWorldMemory(style)
     memory.reset(room)
     for command, text in steps:
         memory.update(command, text)
@@ -242,3 +242,17 @@ def test_an_unknown_memory_style_is_refused():
     with pytest.raises(ValueError, match="memory style"):
         ALFWorldMemory("sorted")
     assert ALFWorldMemory.from_data(play_ranked().as_data()).render() == play_ranked().render()
+
+
+@pytest.mark.parametrize("style", ["ranked-head", "ranked-head-random"])
+def test_ranked_head_writes_the_first_place_alone_and_then_the_ranked_lines_rest(style):
+    """The same places in the same order as its ranked style, the head standing alone with its kind's name."""
+    base = "ranked-random" if style.endswith("-random") else "ranked"
+    head, ranked = play_ranked(EPISODE[:1], style=style), play_ranked(EPISODE[:1], style=base)
+    line, ranked_line = head.render().splitlines()[-1], ranked.render().splitlines()[-1]
+    order = head.search_order([r for r in head.receptacles if r not in head.contents])
+    prefix = "unsearched, likeliest first for a potato: "
+    assert line == prefix + head.labelled(order[0]) + "; then " + head._in_order(order[1:])
+    assert order == ranked.search_order([r for r in ranked.receptacles if r not in ranked.contents])
+    assert ranked_line.startswith(prefix) and ranked_line != line
+    assert head.render().splitlines()[:-1] == ranked.render().splitlines()[:-1]

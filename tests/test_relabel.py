@@ -53,6 +53,24 @@ def test_a_log_of_the_ranked_memory_is_rebuilt_in_its_own_style(tmp_path, cache)
     assert [(r.prompt, r.info["teacher_answer"]) for r in after] == [(r.prompt, r.info["teacher_answer"]) for r in before]
 
 
+def test_a_ranked_log_relabelled_for_another_style_shows_that_block_and_its_teachers_answers(tmp_path, cache):
+    """`relabel --memory ranked-head`: a log played with the ranked block becomes training data for the
+    head-alone block: its prompts show that block, and the labels are what the teacher answers to it."""
+    logs = play_student(tmp_path / "played", "ranked")
+    counts = relabel_logs([logs], ExpertAgent(seed=0), tmp_path / "out", memory_style="ranked-head")
+    before, after = rows_of(logs), rows_of(tmp_path / "out")
+    assert counts.episodes == 2 and not counts.skipped and counts.changed == 0  # the same decisions
+    heads = [r for r in after if "likeliest first for a" in r.prompt]
+    assert heads and all("; then " in r.prompt or re.search(r"likeliest first for a \w+: [a-z]+ \d+\n", r.prompt) for r in heads)
+    assert all(r.info["teacher_answer"] == b.info["teacher_answer"] for r, b in zip(after, before))
+    assert sum(r.prompt != b.prompt for r, b in zip(after, before)) == counts.reprompted > 0
+    for new, old in zip(after, before):  # only the unsearched line differs
+        changed = [(a, b) for a, b in zip(new.prompt.splitlines(), old.prompt.splitlines()) if a != b]
+        assert all(a.startswith("unsearched, likeliest first") for a, _ in changed)
+    result = CliRunner().invoke(app, ["relabel", str(logs), "--out", str(tmp_path / "bad"), "--memory", "bogus"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+
+
 def rows_of(path):
     return [row for episode in iter_episodes([path]) for row in episode.rows]
 

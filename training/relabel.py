@@ -40,7 +40,7 @@ from vlm_agent.training.sft_data import TEACHER_KINDS
 # Environments whose teacher decides from texts the log keeps, with the memories that rebuild its state: one
 # per style of block the environment can show, the style a log was played with found by its prompts.
 MEMORIES: dict[str, tuple[Callable[[], EpisodeMemory], ...]] = {
-    "vlm_agent/ALFWorld-v0": tuple(partial(ALFWorldMemory, style) for style in ("grouped", "ranked", "ranked-random")),
+    "vlm_agent/ALFWorld-v0": tuple(partial(ALFWorldMemory, style) for style in ("grouped", "ranked", "ranked-random", "ranked-head", "ranked-head-random")),
 }
 
 
@@ -53,13 +53,18 @@ class RelabelCounts:
     skipped: Counter = field(default_factory=Counter)  # reason -> episodes
 
 
-def relabel_episode(episode: Episode, teacher: ScriptedAgent,
-                    memory: EpisodeMemory) -> tuple[list[dict], list[str]] | None:
+def relabel_episode(episode: Episode, teacher: ScriptedAgent, memory: EpisodeMemory,
+                    shown_as: EpisodeMemory | None = None) -> tuple[list[dict], list[str]] | None:
     """Each step's new label as (teacher_answer, teacher_action) in a new info dict, and its prompt with today's
-    memory block; None if a memory block differs from the rebuilt one."""
+    memory block; None if a memory block differs from the rebuilt one.
+
+    `shown_as`: another style of the same memory, rebuilt beside it, whose block the new prompts show and the
+    teacher reads (a log played with one block, relabelled for training on another)."""
     rows: list[StepRow] = episode.rows
     texts = [row.observation_text for row in rows]
-    memory.reset(texts[0])
+    shown_as = memory if shown_as is None else shown_as
+    for m in {id(memory): memory, id(shown_as): shown_as}.values():
+        m.reset(texts[0])
     infos, prompts = [], []
     for k, row in enumerate(rows):
         prompt = row.prompt
@@ -68,22 +73,28 @@ def relabel_episode(episode: Episode, teacher: ScriptedAgent,
             shown = next((b for b in (block, *memory.earlier_renders()) if f"Memory:\n{b}\nObservation:" in prompt), None)
             if shown is None:
                 return None  # the state the student saw is not the one rebuilt
-            prompt = prompt.replace(f"Memory:\n{shown}\nObservation:", f"Memory:\n{block}\nObservation:", 1)
+            prompt = prompt.replace(f"Memory:\n{shown}\nObservation:", f"Memory:\n{shown_as.render()}\nObservation:", 1)
         prompts.append(prompt)
         obs = Observation(env_id=row.env_id, frame=None, text=row.observation_text, legal_actions=tuple(row.legal_actions),
-                          task_type=row.task_type, task_text=row.task_text, state={"memory": memory.as_data()},
-                          memory=memory.render())
+                          task_type=row.task_type, task_text=row.task_text, state={"memory": shown_as.as_data()},
+                          memory=shown_as.render())
         thoughts, action = teacher.answer(obs)
         text = format_answer(thoughts if asks_for_thoughts(teacher.prompt_variant) else None, action)
         parse = parse_action(text, obs.legal_actions)
         infos.append({**row.info, "teacher_answer": text, "teacher_action": parse.action if parse.ok else None})
         if k + 1 < len(rows):
-            memory.update(accepted_command(row.action_sent, row.legal_actions), texts[k + 1])
+            command = accepted_command(row.action_sent, row.legal_actions)
+            for m in {id(memory): memory, id(shown_as): shown_as}.values():
+                m.update(command, texts[k + 1])
     return infos, prompts
 
 
-def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_skip=None) -> RelabelCounts:
-    """Relabel every student episode under `paths` into the new folder `out` (written whole or not at all)."""
+def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_skip=None,
+                 memory_style: str | None = None) -> RelabelCounts:
+    """Relabel every student episode under `paths` into the new folder `out` (written whole or not at all).
+
+    `memory_style`: the style of memory block the new prompts show and the teacher reads (ALFWorld's
+    `MEMORY_STYLES`); default: each log's own."""
     counts = RelabelCounts()
     runs: dict[Path, list[tuple[str, pa.Table]]] = {}
     for episode in iter_episodes(paths, on_skip=on_skip):
@@ -94,8 +105,9 @@ def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_sk
         if env_id not in MEMORIES:
             counts.skipped[f"{env_id} episodes (its teacher's inputs are not all in the log)"] += 1
             continue
+        shown_as = (lambda: ALFWorldMemory(memory_style)) if memory_style else (lambda: None)
         relabelled = next((found for make in MEMORIES[env_id]
-                           if (found := relabel_episode(episode, teacher, make())) is not None), None)
+                           if (found := relabel_episode(episode, teacher, make(), shown_as())) is not None), None)
         if relabelled is None:
             counts.skipped["episodes whose memory does not rebuild from their texts"] += 1
             continue

@@ -9,7 +9,7 @@ Data: `data_dir`, else $ALFWORLD_DATA, else `generated_games` per split generate
 wheel (games.data_root). `info["history"]` holds the last `history_length` steps for the prompt.
 The episode's memory (memory.py: places searched and what was in them, what is held, what was done),
 built from the text observations alone, is always in `info["state"]["memory"]` as plain data for
-scripted agents. With `memory="ranked"` (the default), `"grouped"` or `"ranked-random"` (memory.MEMORY_STYLES) its block
+scripted agents. With `memory="ranked"` (the default) or another of memory.MEMORY_STYLES its block
 is also `info["memory"]`, which the prompt shows and the episode log keeps; `memory="off"` leaves
 the prompt as the paper's, without one. `True` and `False` (before the styles) mean grouped and off.
 After a seeded reset the next `prefetch` games in seed order are translated in a worker process
