@@ -3,8 +3,9 @@ the value a prefix of some legal action (then its closing quote) may be sampled;
 string closes, only `, "action": "` may follow. Past a row's thought limit (the last step at which
 the action still fits in the answer's token budget), an open thoughts string may only close: a
 thought that loops or rambles to the budget still ends in a legal action instead of no action field.
+Nor may the end token come inside open thoughts (masked as `Banned`, everything else left free).
 
-The thoughts stay free; the constraint only spends the model's probability mass on actions the
+The thoughts stay free (but for the end token); the constraint only spends the model's probability mass on actions the
 environment accepts, so an RL run that is punished for illegal answers need not learn to avoid
 acting at all. The policy that acts is then the model's distribution renormalised over the allowed
 tokens: `constrained_logprobs` gives its log-probs, which generation logs and `VLMPolicy.evaluate`
@@ -64,6 +65,17 @@ THOUGHTS_OPEN = re.compile(r'\s*\{\s*"thoughts"\s*:\s*"(?:[^"\\]|\\.)*')
 ACTION_OPENING = ', "action": '
 
 
+class Banned(tuple):
+    """A step's mask given as the ids it bans (every other token allowed), where listing the allowed
+    ones would name nearly the whole vocabulary: the end token inside open thoughts."""
+
+
+def thoughts_open(answer: str) -> bool:
+    """The answer is inside its thoughts' string (mid-escape included)."""
+    return THOUGHTS_OPEN.fullmatch(answer) is not None or (
+        answer.endswith("\\") and THOUGHTS_OPEN.fullmatch(answer[:-1]) is not None)
+
+
 def closing_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
     """Ids of tokens that close the open thoughts of `answer` on the way to a legal action field, or
     None where the thoughts are not an open string (not begun, or already closed). Mid-escape (a lone
@@ -78,13 +90,15 @@ def closing_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) 
     return found or None
 
 
-def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], close_thoughts: bool = False) -> list[int] | None:
-    """Token ids that may come next in `answer`, or None where the answer is free.
+def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], close_thoughts: bool = False,
+                eos_ids: Sequence[int] = ()) -> list[int] | Banned | None:
+    """Token ids that may come next in `answer`, `Banned` ids that may not, or None where the answer is free.
 
     Constrained: inside the action value, and between the closed thoughts and the action key (so
     an answer cannot escape the constraint by ending without an action field); with `close_thoughts`
-    (past the thought limit), open thoughts too, to their closing quote. Free: the thoughts,
-    whatever follows a closed value, and an answer that already strayed from the format (a token
+    (past the thought limit), open thoughts too, to their closing quote. Open thoughts before the
+    limit are free but for `eos_ids`, the end tokens (an answer cannot end inside its thoughts either).
+    Free: whatever follows a closed value, and an answer that already strayed from the format (a token
     that merged a closing quote with other text): the parser will report it, as without the constraint.
     """
     if not legal_actions:
@@ -95,7 +109,9 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], 
     else:
         closed = THOUGHTS_CLOSED.match(answer)
         if not closed:
-            return closing_ids(vocab, answer, legal_actions) if close_thoughts else None
+            if close_thoughts:
+                return closing_ids(vocab, answer, legal_actions)
+            return Banned(sorted(eos_ids)) if eos_ids and thoughts_open(answer) else None
         tail, targets = answer[closed.end():], [ACTION_OPENING + '"' + action + '"' for action in legal_actions]
     if any(tail.startswith(t) for t in targets):
         return None  # the value is closed: the rest of the answer is free
@@ -139,10 +155,13 @@ class LegalActionProcessor(LogitsProcessor):
                 continue  # finished rows only receive padding
             limit = self.thought_limits[row]
             close = limit is not None and len(generated) >= limit
-            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions, close)
+            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions, close, sorted(self.eos_ids))
             if allowed is None:
                 continue
             self.masked_steps[row][len(generated)] = allowed
+            if isinstance(allowed, Banned):
+                scores[row, [i for i in allowed if i < scores.shape[1]]] = float("-inf")
+                continue
             keep = torch.tensor([i for i in allowed if i < scores.shape[1]], dtype=torch.long)
             masked = torch.full_like(scores[row], float("-inf"))
             masked[keep] = scores[row, keep]
@@ -151,12 +170,12 @@ class LegalActionProcessor(LogitsProcessor):
 
 
 def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_actions: Sequence[str],
-                    thought_limit: int | None = None) -> dict[int, list[int]]:
-    """For one generated answer, step -> allowed ids at the steps the processor masked (as it did,
-    given the same thought limit)."""
+                    thought_limit: int | None = None, eos_ids: Sequence[int] = ()) -> dict[int, list[int] | Banned]:
+    """For one generated answer, step -> allowed (or `Banned`) ids at the steps the processor masked (as it
+    did, given the same thought limit and end tokens)."""
     steps, answer = {}, ""
     for k, token_id in enumerate(response_ids):
-        allowed = allowed_ids(vocab, answer, legal_actions, thought_limit is not None and k >= thought_limit)
+        allowed = allowed_ids(vocab, answer, legal_actions, thought_limit is not None and k >= thought_limit, eos_ids)
         if allowed is not None:
             steps[k] = allowed
         answer += vocab.text_of([token_id])  # grown a token at a time: re-joining each prefix is quadratic
@@ -165,11 +184,16 @@ def allowed_by_step(vocab: TokenStrings, response_ids: Sequence[int], legal_acti
 
 def constrained_logprobs(logits: torch.Tensor, masked_steps: Sequence[dict[int, list[int]]]) -> torch.Tensor:
     """Log-softmax of (batch, steps, vocab) logits, renormalised over the allowed tokens at each row's
-    masked steps (step -> allowed ids, as `allowed_by_step` or the processor found them). Differentiable."""
+    masked steps (step -> allowed or `Banned` ids, as `allowed_by_step` or the processor found them). Differentiable."""
     keep = torch.ones(logits.shape, dtype=torch.bool, device=logits.device)
     for row, steps in enumerate(masked_steps):
         for step, allowed in steps.items():
-            if step < logits.shape[1]:
+            if step >= logits.shape[1]:
+                continue
+            ids = [i for i in allowed if i < logits.shape[2]]
+            if isinstance(allowed, Banned):
+                keep[row, step, ids] = False
+            else:
                 keep[row, step] = False
-                keep[row, step, [i for i in allowed if i < logits.shape[2]]] = True
+                keep[row, step, ids] = True
     return torch.log_softmax(logits.masked_fill(~keep, float("-inf")), -1)

@@ -279,7 +279,8 @@ class VLMPolicy:
             log_probs = torch.log_softmax(logits, -1)
         else:  # the steps the processor masked when these answers were generated
             limits = self.thought_limits(legal_actions, max_new_tokens)
-            masked = [{} if a is None else allowed_by_step(self.token_strings, ids, a, limit)
+            eos = sorted(self.eos_ids)
+            masked = [{} if a is None else allowed_by_step(self.token_strings, ids, a, limit, eos)
                       for ids, a, limit in zip(responses, legal_actions, limits)]
             log_probs = constrained_logprobs(logits, masked)
         targets = full["input_ids"][:, prompt_len:]

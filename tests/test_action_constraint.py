@@ -8,7 +8,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from tiny_models import build_tiny
-from vlm_agent.agent.action_constraint import LegalActionProcessor, TokenStrings, allowed_by_step, allowed_ids
+from vlm_agent.agent.action_constraint import Banned, LegalActionProcessor, TokenStrings, allowed_by_step, allowed_ids
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.tokenizer_training import train_tokenizer
@@ -107,7 +107,16 @@ def test_the_processor_masks_only_rows_inside_a_value():
     assert kept == allowed_ids(vocab, '{"thoughts": "x", "action": "go to cab', LEGAL)
     assert all(stays_legal('"go to cab', vocab.strings[i]) for i in kept)
     assert torch.equal(out[0][kept], scores[0][kept])  # allowed tokens keep their logits
-    assert torch.equal(out[1], scores[1])  # in the thoughts: untouched
+    eos = tokenizer.eos_token_id  # in the thoughts: untouched but for the end token, which may not end them
+    assert out[1][eos] == float("-inf")
+    assert torch.equal(out[1][torch.arange(len(tokenizer)) != eos], scores[1][torch.arange(len(tokenizer)) != eos])
+
+
+def test_open_thoughts_may_not_end_but_everything_else_is_free(vocab):
+    assert allowed_ids(vocab, '{"thoughts": "go to the', LEGAL, eos_ids=[7]) == Banned((7,))
+    assert allowed_ids(vocab, '{"thoughts": "say \\', LEGAL, eos_ids=[7]) == Banned((7,))  # mid-escape: still open
+    assert allowed_ids(vocab, '{"thoughts": "x", "action": "look"', LEGAL, eos_ids=[7]) is None  # after the value: free
+    assert allowed_ids(vocab, '{"act', LEGAL, eos_ids=[7]) is None  # off the format: the parser's
 
 
 def test_sampling_from_a_random_model_inside_the_value_yields_legal_actions(tmp_path):
@@ -184,10 +193,13 @@ def test_constrained_policy_plays_only_given_actions_and_logs_the_constrained_lo
         n = len(d.token_ids)
         logged, mine, raw = torch.tensor(d.logprobs), constrained.token_logprobs[row, :n], free.token_logprobs[row, :n]
         assert torch.allclose(mine, logged, atol=1e-4)  # evaluate re-scores what acting logged
+        steps = allowed_by_step(default_policy.token_strings, d.token_ids, observations[row].legal_actions,
+                                default_policy.thought_limits([observations[row].legal_actions])[0], sorted(default_policy.eos_ids))
         masked = torch.zeros(n, dtype=torch.bool)
-        masked[list(allowed_by_step(default_policy.token_strings, d.token_ids, observations[row].legal_actions))] = True
+        masked[[k for k, allowed in steps.items() if not isinstance(allowed, Banned)]] = True
         assert torch.all(masked[torch.tensor(d.action_mask)])  # the whole value is decoded constrained
-        assert torch.allclose(mine[~masked], raw[~masked], atol=1e-5)  # the thoughts stay free
+        # the thoughts stay free but for the end token: renormalised over the rest, never lower
+        assert torch.all(mine[~masked] >= raw[~masked] - 1e-5)
         assert torch.all(mine >= raw - 1e-5)  # renormalising over fewer tokens never lowers a kept one
         raised += int(((mine - raw) > 0.5).sum())
         assert torch.all(torch.isfinite(constrained.entropy[row]))
@@ -199,7 +211,7 @@ def test_a_thought_cut_by_the_token_budget_still_ends_in_a_legal_action_that_eva
     field; constrained decoding closes the thoughts in time and acts legally, and `evaluate` re-scores
     the forced steps as generation logged them."""
     observations = restricted_observations()
-    free = load_policy(default_model_dir(), greedy=True, max_new_tokens=30)
+    free = load_policy(default_model_dir(), greedy=True, max_new_tokens=30, constrain_actions=False)
     assert all(d.parse.status.value == "no_action_field" for d in free.act(observations))
     policy = load_policy(default_model_dir(), greedy=True, max_new_tokens=30, constrain_actions=True)
     decisions = policy.act(observations)
