@@ -21,6 +21,7 @@ from vlm_agent.agent.interface import Decision
 from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.runtime.checkpoints import load_policy
+from vlm_agent.runtime.agent_factory import default_model_dir
 from vlm_agent.agent.prompts import build_prompt
 from vlm_agent.agent.token_masks import generated_offsets, masks_from_offsets, text_offsets
 from vlm_agent.cli.main import app
@@ -248,7 +249,8 @@ def test_finetune_logs_alone_trains_the_model_that_played_them_and_says_how_to_p
     store = CheckpointStore(tmp_path / "checkpoints" / "finetune")
     assert store.latest().name == "v000002"
     start = store.versions()[0].meta()
-    assert start["source_version"] == "default-sft-v5"  # the shipped model, which played the logs
+    shipped = json.loads((default_model_dir() / "vlm_agent_checkpoint.json").read_text())["version"]
+    assert start["source_version"] == shipped and shipped.startswith("default-sft-")  # the shipped model, which played the logs
     assert "vlm-agent play numberline --model checkpoints/finetune" in result.output
     again = runner.invoke(app, ["finetune", "logs/"])  # the default root started from the same model: continued
     assert again.exit_code == 0, again.output

@@ -237,64 +237,52 @@ def test_the_shipped_recipe_reads_and_keeps_every_path_under_out(tmp_path):
 
 def test_every_alfworld_play_stage_names_its_agent_and_memory_as_they_were_run(tmp_path):
     """A later change of play's defaults (`expert` renamed, the memory's default style) must not change what a
-    stage plays: v4 imitated the handcoded expert without a memory; the v6 drafts were measured on the grouped block."""
+    stage plays: v4 imitated the handcoded expert without a memory; v6 was measured on the ranked block."""
     loaded = load_recipe(ROOT / DEFAULT_RECIPE, tmp_path / "out", {"alfworld_data": "/data/alfworld"})
     v4 = loaded.stage("alf-expert")
     assert (option_value(v4.args, "--agent"), option_value(v4.args, "--memory")) == ("expert-privileged", "off")
     for stage in loaded.stages:
-        if stage.args[:2] == ["play", "alfworld"]:
-            assert option_value(stage.args, "--memory") in ("off", "grouped"), stage.name
+        if stage.args[:2] == ["play", "alfworld"] and stage is not v4:
+            expected = "ranked-random" if stage.name.startswith("alf-random-") else "ranked"
+            assert option_value(stage.args, "--memory") == expected, stage.name
 
 
-def test_the_v6_draft_trains_after_v5_on_generated_games_never_on_valid_unseen(tmp_path):
+def test_v6_trains_after_v5_on_generated_games_and_dagger_labels_never_on_an_evaluation_split(tmp_path):
     out = tmp_path / "out"
     loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
     names = [stage.name for stage in loaded.stages]
     v6 = loaded.stages[names.index("export-v5") + 1:]
-    assert v6[-1].name == "export-v6c-draft" and "default-sft-v6c-draft" in v6[-1].args
-    assert "default-sft-v6-draft" not in " ".join(arg for stage in loaded.stages[:len(loaded.stages) - len(v6)] for arg in stage.args)
+    assert v6[-1].name == "export-v6" and "default-sft-v6" in v6[-1].args and "--constrain-actions" in v6[-1].args
     generated = {stage.output: option_value(stage.args, "--seed") for stage in v6 if stage.args[:2] == ["envs", "generate"]}
-    assert generated == {out / "alf-games" / "seed1": "1", out / "alf-games" / "seed2": "2"}
+    assert generated == {out / "alf-games" / "seed1": "1", out / "alf-games" / "seed2": "2"}  # seed 7 is for evaluation
     alfworld = [stage for stage in v6 if stage.args[:2] == ["play", "alfworld"]]
-    assert {option_value(s.args, "--split") for s in alfworld} == {"valid_train", "train", "valid_seen"}
     for stage in alfworld:  # generated games come from the recipe's own folders; the official ones from {alfworld_data}
         data = option_value(stage.args, "--alfworld-data")
         assert Path(data) in generated if data else stage.env == {"ALFWORLD_DATA": "/data/alfworld"}, stage.name
-    dagger = [stage for stage in alfworld if option_value(stage.args, "--teacher") == "expert" and stage.name != "alf-dagger2-s2"]
-    assert dagger and all(option_value(s.args, "--model") == str(out / "sft-v6") for s in dagger)
-    first, grow, second = loaded.stage("sft-v6"), loaded.stage("grow-8"), loaded.stage("sft-v6-dagger")
-    assert first.root == out / "sft-v6" and first.trainer.goal == 1800
-    assert option_value(first.args, "--model") == str(loaded.stage("export-v5").output)
-    # the DAgger SFT trains the grown copy of the first SFT's model, on its own root
-    assert option_value(grow.args, "--layers") == "8" and grow.args[2] == str(first.root)
-    assert option_value(second.args, "--model") == str(grow.output) and second.root != first.root
-    assert str(out / "alf-dagger") in second.args and str(out / "alf-dagger") not in first.args
-    assert names.index("sft-v6") < min(names.index(s.name) for s in dagger) < names.index("sft-v6-dagger")
-    assert names.index("grow-8") < names.index("sft-v6-dagger")
-    export = loaded.stage("export-v6-draft")
-    assert export.args[2] == str(second.root) and "--constrain-actions" in export.args
-
-
-def test_the_v6_draft_continues_with_paper_frames_and_a_second_dagger_round_from_the_dagger_sft(tmp_path):
-    out = tmp_path / "out"
-    loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
-    names = [stage.name for stage in loaded.stages]
-    paper = [s for s in loaded.stages if s.args[0] == "play" and option_value(s.args, "--render") == "paper"]
-    assert {s.args[1] for s in paper} == {"numberline", "ezpoints", "points24", "blackjack"}
-    assert all(option_value(s.args, "--agent") == "expert" for s in paper)
-    assert {option_value(s.args, "--prompt") for s in paper} == {None, "paper"}
-    # the paper frames of the same deals as the clear card data, so vision learns one deal in both renderings
-    clear = {s.args[1]: option_value(s.args, "--seed") for s in loaded.stages if s.name.startswith("card-expert3-")}
-    assert all(option_value(s.args, "--seed") == clear[s.args[1]] for s in paper if option_value(s.args, "--prompt") is None)
-    vision, dagger2, sft = loaded.stage("vision-both"), loaded.stage("alf-dagger2-s2"), loaded.stage("sft-v6c")
-    assert option_value(vision.args, "--model") == str(out / "sft-v6b") == option_value(dagger2.args, "--model")
-    assert {str(out / "card-expert3"), str(out / "card-paper")} <= set(vision.args)
-    assert option_value(dagger2.args, "--split") == "train" and option_value(dagger2.args, "--alfworld-data") == str(out / "alf-games" / "seed2")
-    assert option_value(sft.args, "--model") == str(out / "vision-both") and "--freeze-vision" in sft.args
-    assert {str(out / d) for d in ("alf-teacher", "alf-dagger", "alf-dagger2", "card-expert3", "card-paper", "card-paper-prompt")} <= set(sft.args)
-    assert names.index("sft-v6-dagger") < min(names.index("vision-both"), names.index("alf-dagger2-s2")) < names.index("sft-v6c")
-    export = loaded.stage("export-v6c-draft")
-    assert export.args[2] == str(sft.root) and "--constrain-actions" in export.args
+        official = data is None
+        assert option_value(stage.args, "--split") in (("valid_train",) if official else ("train", "valid_seen")), stage.name
+    # the teacher's games in both orders of the ranked line: the same games, one stage each
+    teacher = {s.name.removeprefix("alf-teacher-"): s for s in alfworld if s.name.startswith("alf-teacher-")}
+    shuffled = {s.name.removeprefix("alf-random-"): s for s in alfworld if s.name.startswith("alf-random-")}
+    assert teacher.keys() == shuffled.keys() and len(teacher) == 5
+    for key, stage in teacher.items():
+        assert option_value(stage.args, "--agent") == option_value(shuffled[key].args, "--agent") == "expert"
+        assert [option_value(stage.args, o) for o in ("--alfworld-data", "--split", "--episodes", "--seed")] == \
+            [option_value(shuffled[key].args, o) for o in ("--alfworld-data", "--split", "--episodes", "--seed")]
+    ranked, ranked2, shuffled_sft, final = (loaded.stage(n) for n in ("sft-ranked", "sft-ranked2", "sft-random", "sft-v6"))
+    assert option_value(ranked.args, "--model") == str(loaded.stage("export-v5").output)
+    assert option_value(ranked2.args, "--model") == str(ranked.root) and ranked2.trainer.goal == 505
+    assert option_value(shuffled_sft.args, "--model") == str(ranked2.root) and str(out / "alf-random") in shuffled_sft.args
+    assert str(out / "alf-random") not in ranked.args + ranked2.args
+    # DAgger: the student of sft-random plays, constrained and greedy, and the teacher labels what it reaches
+    dagger = [s for s in alfworld if option_value(s.args, "--teacher") == "expert"]
+    assert {s.name for s in dagger} == {"alf-dagger-s2-train", "alf-dagger-s1-train", "alf-dagger-vt"}
+    for stage in dagger:
+        assert option_value(stage.args, "--model") == str(shuffled_sft.root) and {"--constrain-actions", "--greedy"} <= set(stage.args)
+        assert names.index("sft-random") < names.index(stage.name) < names.index("sft-v6")
+    assert option_value(final.args, "--model") == str(shuffled_sft.root) and "--freeze-vision" in final.args
+    assert {str(out / d) for d in ("alf-teacher", "alf-random", "alf-dagger", "card-expert3", "card-more")} <= set(final.args)
+    assert loaded.stage("export-v6").args[2] == str(final.root)
 
 
 def test_every_stage_of_the_shipped_recipe_is_a_command_line_vlm_agent_accepts(tmp_path):
