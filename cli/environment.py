@@ -28,7 +28,7 @@ class EnvOptions:
                 "first for what is sought (a prior from the train games); grouped: by kind, alphabetically; off: the "
                 "paper's prompt, recent steps instead; ranked-random: a training augmentation for teacher data (the "
                 "ranked line's words, the kinds in an order drawn per game, which the teacher follows); ranked-head, "
-                "ranked-head-random: the same with the line's first place written alone (being measured).",
+                "ranked-head-random: the same with the line's first place written alone (exp23: no gain over ranked).",
         "choices": ALFWORLD_MEMORY})
 
     def __post_init__(self) -> None:

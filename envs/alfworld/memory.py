@@ -24,7 +24,8 @@ line's head rather than recall the prior; the teacher follows the line in every 
 its kind's name, before the rest: "unsearched, likeliest first for a cup: countertop 2; then
 countertop 3, 4; cabinet 4 (closed)". Students of `ranked` misquoted a head followed by more numbers
 of its kind ("sidetable 3, 4, 5" read as "sidetable 2") on 57% of such search steps, against 18%
-for a head alone (exp22's valid_seen logs).
+for a head alone (exp22's valid_seen logs). Trained on it (exp23), a student misquoted the head on
+32% of its search steps instead of 37%, and won as many games: not adopted.
 """
 from __future__ import annotations
 
