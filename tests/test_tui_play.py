@@ -294,3 +294,29 @@ def test_a_runtime_error_is_shown_and_kept_for_the_launcher_to_raise(tmp_path):
     run(scenario)
     summary = finish(app)
     assert isinstance(app.error, RuntimeError) and summary["episodes_written"] == 0
+
+
+def test_alfworld_play_shows_the_memory_block_beside_the_observation(tmp_path, cache):
+    """`vlm-agent play alfworld`'s live view: the task, the observation, then the episode's memory."""
+    from vlm_agent.envs.alfworld.generation import generate
+    from vlm_agent.runtime.loop import LoopConfig
+    from vlm_agent.runtime.play import PlaySession
+
+    data = tmp_path / "games"
+    game = generate.generate_slot(generate.Slot(5, "valid_unseen", 0, "pick_and_place_simple"))
+    for name, content in (("game.tw-pddl", game.game), ("traj_data.json", game.traj)):
+        (data / game.folder).mkdir(parents=True, exist_ok=True)
+        (data / game.folder / name).write_bytes(content)
+    config = LoopConfig(env_id="vlm_agent/ALFWorld-v0", episodes=1, num_envs=1,
+                        env_kwargs={"data_dir": str(data), "split": "valid_unseen", "prefetch": 0, "max_steps": 6})
+    app = PlayApp(PlaySession(config, ExpertAgent(seed=0), tmp_path / "logs", "alfworld"), speed=0)
+
+    async def scenario():
+        async with app.run_test(size=(100, 40)) as pilot:
+            await wait_until(pilot, lambda: "unsearched, likeliest first for a " in shown(app, "TaskView"))
+            task = shown(app, "TaskView")
+            assert task.index("Your task is to") < task.index("\nmemory\n") < task.index("at: ")
+            await quit_app(app, pilot)
+
+    run(scenario)
+    finish(app)
