@@ -80,11 +80,10 @@ def closing_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) 
     """Ids of tokens that close the open thoughts of `answer` on the way to a legal action field, or
     None where the thoughts are not an open string (not begun, or already closed). Mid-escape (a lone
     backslash last), only a backslash may come, which closes the escape, so the quote can come next."""
-    if not legal_actions:
+    if not legal_actions or not thoughts_open(answer):
         return None
-    if THOUGHTS_OPEN.fullmatch(answer) is None:
-        escaping = answer.endswith("\\") and THOUGHTS_OPEN.fullmatch(answer[:-1]) is not None
-        return (list(vocab.by_text.get("\\", ())) or None) if escaping else None
+    if THOUGHTS_OPEN.fullmatch(answer) is None:  # mid-escape
+        return list(vocab.by_text.get("\\", ())) or None
     targets = ['"' + ACTION_OPENING + '"' + action + '"' for action in legal_actions]
     found = [i for i in vocab.starting_with('"') if any(t.startswith(vocab.strings[i]) for t in targets)]
     return found or None
@@ -146,6 +145,7 @@ class LegalActionProcessor(LogitsProcessor):
         self.thought_limits = list(thought_limits) if thought_limits is not None else [None] * len(self.legal_actions)
         self.prompt_len = prompt_len
         self.eos_ids = eos_ids
+        self._eos_sorted = sorted(eos_ids)
         self.masked_steps: list[dict[int, list[int]]] = [{} for _ in self.legal_actions]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -155,7 +155,7 @@ class LegalActionProcessor(LogitsProcessor):
                 continue  # finished rows only receive padding
             limit = self.thought_limits[row]
             close = limit is not None and len(generated) >= limit
-            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions, close, sorted(self.eos_ids))
+            allowed = allowed_ids(self.vocab, self.vocab.text_of(generated), actions, close, self._eos_sorted)
             if allowed is None:
                 continue
             self.masked_steps[row][len(generated)] = allowed
@@ -186,14 +186,17 @@ def constrained_logprobs(logits: torch.Tensor, masked_steps: Sequence[dict[int, 
     """Log-softmax of (batch, steps, vocab) logits, renormalised over the allowed tokens at each row's
     masked steps (step -> allowed or `Banned` ids, as `allowed_by_step` or the processor found them). Differentiable."""
     keep = torch.ones(logits.shape, dtype=torch.bool, device=logits.device)
+    banned: list[tuple[int, int, int]] = []  # (row, step, id): one indexing for every thought step of the batch
     for row, steps in enumerate(masked_steps):
         for step, allowed in steps.items():
             if step >= logits.shape[1]:
                 continue
             ids = [i for i in allowed if i < logits.shape[2]]
             if isinstance(allowed, Banned):
-                keep[row, step, ids] = False
+                banned.extend((row, step, i) for i in ids)
             else:
                 keep[row, step] = False
                 keep[row, step, ids] = True
+    if banned:
+        keep[tuple(torch.tensor(banned, device=logits.device).T)] = False
     return torch.log_softmax(logits.masked_fill(~keep, float("-inf")), -1)

@@ -119,15 +119,22 @@ def test_open_thoughts_may_not_end_but_everything_else_is_free(vocab):
     assert allowed_ids(vocab, '{"act', LEGAL, eos_ids=[7]) is None  # off the format: the parser's
 
 
+def prompts_with_answer_begun(policy, rows: int, begun: str):
+    """A blank frame's prompt for `rows` rows, each answer already begun with `begun`: the inputs, the prompt's
+    length (where the processor's steps count from, so `begun` counts as generated) and `begun`'s token count."""
+    frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
+    inputs = prompt_inputs(policy.processor, [frame] * rows, ["Where next?"] * rows)
+    prefix = torch.tensor(policy.tokenizer.encode(begun, add_special_tokens=False))
+    prompt_len = inputs["input_ids"].shape[1]
+    inputs["input_ids"] = torch.cat([inputs["input_ids"], prefix.expand(rows, -1)], 1)
+    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(rows, len(prefix), dtype=torch.long)], 1)
+    return inputs, prompt_len, len(prefix)
+
+
 def test_sampling_from_a_random_model_inside_the_value_yields_legal_actions(tmp_path):
     policy = load_policy(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0)
     vocab = TokenStrings(policy.tokenizer)
-    frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
-    inputs = prompt_inputs(policy.processor, [frame] * 6, ["Where next?"] * 6)
-    prefix = torch.tensor(policy.tokenizer.encode('{"thoughts": "x", "action": ', add_special_tokens=False))
-    prompt_len = inputs["input_ids"].shape[1]
-    inputs["input_ids"] = torch.cat([inputs["input_ids"], prefix.expand(6, -1)], 1)
-    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(6, len(prefix), dtype=torch.long)], 1)
+    inputs, prompt_len, _ = prompts_with_answer_begun(policy, 6, '{"thoughts": "x", "action": ')
     processor = LegalActionProcessor(vocab, [LEGAL] * 6, prompt_len, policy.eos_ids)
     torch.manual_seed(0)
     out = policy.model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=20, pad_token_id=policy.pad_id,
@@ -143,15 +150,10 @@ def test_a_random_model_past_its_thought_limit_always_ends_in_a_legal_action(tmp
     """Whatever the thoughts hold and however finely the model spells the rest, the limit leaves room for it."""
     policy = load_policy(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0, max_new_tokens=64, constrain_actions=True)
     vocab = TokenStrings(policy.tokenizer)
-    frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
-    inputs = prompt_inputs(policy.processor, [frame] * 8, ["Where next?"] * 8)
-    prefix = torch.tensor(policy.tokenizer.encode('{"thoughts": "', add_special_tokens=False))
-    prompt_len = inputs["input_ids"].shape[1]
-    inputs["input_ids"] = torch.cat([inputs["input_ids"], prefix.expand(8, -1)], 1)
-    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(8, len(prefix), dtype=torch.long)], 1)
+    inputs, prompt_len, begun = prompts_with_answer_begun(policy, 8, '{"thoughts": "')
     processor = LegalActionProcessor(vocab, [LEGAL] * 8, prompt_len, policy.eos_ids, policy.thought_limits([LEGAL] * 8))
     torch.manual_seed(seed)
-    out = policy.model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=64 - len(prefix), pad_token_id=policy.pad_id,
+    out = policy.model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=64 - begun, pad_token_id=policy.pad_id,
                                 eos_token_id=sorted(policy.eos_ids), logits_processor=LogitsProcessorList([processor]))
     for row in out[:, prompt_len:]:
         text = policy.tokenizer.decode(row, skip_special_tokens=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -30,17 +29,17 @@ from vlm_agent.agent.parsing import parse_action
 from vlm_agent.agent.prompts import asks_for_thoughts
 from vlm_agent.agent.scripted import ScriptedAgent, format_answer
 from vlm_agent.core.atomic import write_folder_atomic
-from vlm_agent.envs.alfworld.memory import ALFWorldMemory
+from vlm_agent.envs.alfworld.memory import MEMORY_STYLES, ALFWorldMemory
 from vlm_agent.envs.memory import EpisodeMemory, accepted_command
 from vlm_agent.runtime.episode_log import EPISODES_DIR, MANIFEST
 from vlm_agent.runtime.log_reader import Episode, iter_episodes
 from vlm_agent.runtime.log_schema import StepRow
 from vlm_agent.training.sft_data import TEACHER_KINDS
 
-# Environments whose teacher decides from texts the log keeps, with the memories that rebuild its state: one
-# per style of block the environment can show, the style a log was played with found by its prompts.
-MEMORIES: dict[str, tuple[Callable[[], EpisodeMemory], ...]] = {
-    "vlm_agent/ALFWorld-v0": tuple(partial(ALFWorldMemory, style) for style in ("grouped", "ranked", "ranked-random", "ranked-head", "ranked-head-random")),
+# Environments whose teacher decides from texts the log keeps: the memory that rebuilds its state, by style of
+# block; the style a log was played with is found by its prompts.
+MEMORIES: dict[str, tuple[Callable[[str], EpisodeMemory], tuple[str, ...]]] = {
+    "vlm_agent/ALFWorld-v0": (ALFWorldMemory, MEMORY_STYLES),
 }
 
 
@@ -63,7 +62,8 @@ def relabel_episode(episode: Episode, teacher: ScriptedAgent, memory: EpisodeMem
     rows: list[StepRow] = episode.rows
     texts = [row.observation_text for row in rows]
     shown_as = memory if shown_as is None else shown_as
-    for m in {id(memory): memory, id(shown_as): shown_as}.values():
+    memories = [memory] if shown_as is memory else [memory, shown_as]
+    for m in memories:
         m.reset(texts[0])
     infos, prompts = [], []
     for k, row in enumerate(rows):
@@ -84,7 +84,7 @@ def relabel_episode(episode: Episode, teacher: ScriptedAgent, memory: EpisodeMem
         infos.append({**row.info, "teacher_answer": text, "teacher_action": parse.action if parse.ok else None})
         if k + 1 < len(rows):
             command = accepted_command(row.action_sent, row.legal_actions)
-            for m in {id(memory): memory, id(shown_as): shown_as}.values():
+            for m in memories:
                 m.update(command, texts[k + 1])
     return infos, prompts
 
@@ -93,8 +93,8 @@ def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_sk
                  memory_style: str | None = None) -> RelabelCounts:
     """Relabel every student episode under `paths` into the new folder `out` (written whole or not at all).
 
-    `memory_style`: the style of memory block the new prompts show and the teacher reads (ALFWorld's
-    `MEMORY_STYLES`); default: each log's own."""
+    `memory_style`: the style of memory block the new prompts show and the teacher reads (one of the
+    environment's styles, e.g. ALFWorld's `MEMORY_STYLES`); default: each log's own."""
     counts = RelabelCounts()
     runs: dict[Path, list[tuple[str, pa.Table]]] = {}
     for episode in iter_episodes(paths, on_skip=on_skip):
@@ -105,9 +105,10 @@ def relabel_logs(paths: Iterable[Path], teacher: ScriptedAgent, out: Path, on_sk
         if env_id not in MEMORIES:
             counts.skipped[f"{env_id} episodes (its teacher's inputs are not all in the log)"] += 1
             continue
-        shown_as = (lambda: ALFWorldMemory(memory_style)) if memory_style else (lambda: None)
-        relabelled = next((found for make in MEMORIES[env_id]
-                           if (found := relabel_episode(episode, teacher, make(), shown_as())) is not None), None)
+        make, styles = MEMORIES[env_id]
+        relabelled = next((found for style in styles
+                           if (found := relabel_episode(episode, teacher, make(style),
+                                                        make(memory_style) if memory_style else None)) is not None), None)
         if relabelled is None:
             counts.skipped["episodes whose memory does not rebuild from their texts"] += 1
             continue
