@@ -111,6 +111,33 @@ def test_fsdp_needs_torchrun_and_refuses_resume_and_lora(setup, tmp_path):
         PPOTrainer(model, tmp_path / "b", PPOConfig(lora_r=4), device=DeviceConfig(fsdp=True))
 
 
+LEAVES = """
+import os, sys
+import torch.distributed as dist
+from pathlib import Path
+from vlm_agent.training.sft import SFTConfig, run_sft
+from vlm_agent.training.sft_data import load_sft_data
+model, root, out = map(Path, sys.argv[1:4])
+run_sft(load_sft_data([root / "expert"], 0.0), model, out, SFTConfig(steps=1, batch_size=4, warmup_steps=1, lr=1e-4))
+(out.parent / f"rank{os.environ['RANK']}.txt").write_text(f"group still initialized: {dist.is_initialized()}")
+"""
+
+
+def test_a_torchrun_sft_leaves_the_process_group_when_it_ends(setup, tmp_path):
+    # A gloo group alive at interpreter exit aborted rank 1 once (`terminate called without an active exception`)
+    # after the run had published; the run now destroys its group when it closes.
+    model, root = setup
+    script = tmp_path / "leaves.py"
+    script.write_text(textwrap.dedent(LEAVES))
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(script), str(model), str(root),
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for rank in (0, 1):
+        assert (tmp_path / f"rank{rank}.txt").read_text() == "group still initialized: False"
+    assert [v.name for v in CheckpointStore(tmp_path / "out").versions()] == ["v000001"]
+
+
 HANG = """
 import sys, time, torch
 from vlm_agent.training import distributed

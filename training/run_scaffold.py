@@ -212,12 +212,16 @@ class TrainingRun:
         self._metrics_log.log(position, metrics, counter=self.counter)
 
     def close(self) -> None:
-        """Close the metrics log and let go of the root (the kernel also lets go if the process dies)."""
+        """Close the metrics log, let go of the root (the kernel also lets go if the process dies) and, under
+        torchrun, leave the process group: a gloo group still alive at interpreter exit can abort a rank
+        (`terminate called without an active exception`) after the run has published."""
         if self._metrics_log is not None:
             self._metrics_log.close()
             self._metrics_log = None
         if self._claim is not None:
             self._claim.release()
+            self._claim = None
+        distributed.stop()
 
     def _version_meta(self) -> dict:
         """What every version of this run records: the start model's decoding defaults and the run's options.
