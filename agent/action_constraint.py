@@ -4,6 +4,8 @@ string closes, only `, "action": "` may follow. Past a row's thought limit (the 
 the action still fits in the answer's token budget), an open thoughts string may only close: a
 thought that loops or rambles to the budget still ends in a legal action instead of no action field.
 Nor may the end token come inside open thoughts (masked as `Banned`, everything else left free).
+Before any of that, the answer must open as the format asks, `{"thoughts": "` or `{"action": "`: a
+degenerate answer that began `{ to put it ...` had no field to constrain and ended with no action.
 
 The thoughts stay free (but for the end token); the constraint only spends the model's probability mass on actions the
 environment accepts, so an RL run that is punished for illegal answers need not learn to avoid
@@ -18,6 +20,7 @@ import bisect
 import re
 from typing import Sequence
 
+import regex
 import torch
 from transformers import LogitsProcessor
 
@@ -44,6 +47,7 @@ class TokenStrings:
                 self.by_text.setdefault(text, []).append(token_id)
         self._sorted = sorted(self.by_text)
         self.blank_ids = [i for text in self._sorted if not text.strip(" ") for i in self.by_text[text]]
+        self.openings: dict[str, list[int]] = {}  # answer so far -> `opening_ids`, filled as answers open
 
     def text_of(self, ids: Sequence[int]) -> str:
         return "".join(self.strings[i] if i < len(self.strings) else "" for i in ids)
@@ -63,6 +67,9 @@ THOUGHTS_CLOSED = re.compile(r'\s*\{\s*"thoughts"\s*:\s*"(?:[^"\\]|\\.)*"')
 # The thoughts' string still open (and not ending in a lone backslash, which would escape a quote).
 THOUGHTS_OPEN = re.compile(r'\s*\{\s*"thoughts"\s*:\s*"(?:[^"\\]|\\.)*')
 ACTION_OPENING = ', "action": '
+# How an answer opens: its first field's key and the value's opening quote, spelt as our answers spell
+# them (a model prompted with the paper's multi-line format still writes the same JSON object).
+ANSWER_OPENING = regex.compile(r'\{"(?:thoughts|action)": "')
 
 
 class Banned(tuple):
@@ -74,6 +81,20 @@ def thoughts_open(answer: str) -> bool:
     """The answer is inside its thoughts' string (mid-escape included)."""
     return THOUGHTS_OPEN.fullmatch(answer) is not None or (
         answer.endswith("\\") and THOUGHTS_OPEN.fullmatch(answer[:-1]) is not None)
+
+
+def opening(answer: str) -> bool:
+    """`answer` is still on its way to an opening (`{"thoughts": "` or `{"action": "`): a prefix of one, not one yet."""
+    return ANSWER_OPENING.fullmatch(answer, partial=True) is not None and ANSWER_OPENING.match(answer) is None
+
+
+def opening_ids(vocab: TokenStrings, answer: str) -> list[int]:
+    """Ids of tokens after which `answer` is still a prefix of an opening or has just completed one."""
+    # Every row of every batch opens through the same few prefixes: each is worked out once per vocabulary.
+    if answer not in vocab.openings:
+        vocab.openings[answer] = [i for i, text in enumerate(vocab.strings)
+                                  if text and ANSWER_OPENING.match(answer + text, partial=True) is not None]
+    return vocab.openings[answer]
 
 
 def closing_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str]) -> list[int] | None:
@@ -93,8 +114,9 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], 
                 eos_ids: Sequence[int] = ()) -> list[int] | Banned | None:
     """Token ids that may come next in `answer`, `Banned` ids that may not, or None where the answer is free.
 
-    Constrained: inside the action value, and between the closed thoughts and the action key (so
-    an answer cannot escape the constraint by ending without an action field); with `close_thoughts`
+    Constrained: the answer's opening (to `{"thoughts": "` or `{"action": "`), inside the action value, and
+    between the closed thoughts and the action key (so an answer cannot escape the constraint by ending
+    without an action field); with `close_thoughts`
     (past the thought limit), open thoughts too, to their closing quote. Open thoughts before the
     limit are free but for `eos_ids`, the end tokens (an answer cannot end inside its thoughts either).
     Free: whatever follows a closed value, and an answer that already strayed from the format (a token
@@ -108,6 +130,8 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], 
     else:
         closed = THOUGHTS_CLOSED.match(answer)
         if not closed:
+            if opening(answer):
+                return opening_ids(vocab, answer)
             if close_thoughts:
                 return closing_ids(vocab, answer, legal_actions)
             return Banned(sorted(eos_ids)) if eos_ids and thoughts_open(answer) else None

@@ -52,8 +52,22 @@ def test_after_the_thoughts_close_only_the_action_key_may_follow(vocab, tail):
     assert texts == heads_to_an_action and "}" not in texts
 
 
-def test_an_answer_without_thoughts_is_free_until_its_action_key(vocab):
-    assert next_texts(vocab, '{"act') is None
+@pytest.mark.parametrize("answer", ["", "{", '{"', '{"act', '{"thoughts": '])
+def test_an_answer_may_only_open_with_its_thoughts_or_its_action_field(vocab, answer):
+    """exp24's GRPO model once answered `{ to put it need drawer 1, ...` and so had no field to constrain."""
+    openings = ['{"thoughts": "', '{"action": "']
+    heads = {t for t in vocab.by_text if any(o.startswith(answer + t) or (answer + t).startswith(o) for o in openings)}
+    assert next_texts(vocab, answer) == heads and heads
+    assert " to" not in next_texts(vocab, answer) and "}" not in next_texts(vocab, answer)
+
+
+def test_an_answer_without_thoughts_is_constrained_from_its_action_key(vocab):
+    texts = next_texts(vocab, '{"action": "take apple')
+    assert texts and all(stays_legal('"take apple', t) for t in texts)
+
+
+def test_an_answer_that_strayed_after_opening_is_left_to_the_parser(vocab):
+    assert next_texts(vocab, 'sure! {"thoughts') is None
 
 
 def test_past_the_thought_limit_open_thoughts_may_only_close_toward_a_legal_action(vocab):
@@ -64,7 +78,8 @@ def test_past_the_thought_limit_open_thoughts_may_only_close_toward_a_legal_acti
     assert allowed_ids(vocab, '{"thoughts": "go to the', LEGAL) is None  # before the limit: free
     escaping = allowed_ids(vocab, '{"thoughts": "say \\', LEGAL, close_thoughts=True)  # a quote here would be escaped:
     assert {vocab.strings[i] for i in escaping} == {"\\"}  # the escape is closed first
-    assert allowed_ids(vocab, '{"act', LEGAL, close_thoughts=True) is None  # no thoughts string to close
+    assert allowed_ids(vocab, 'sure {"act', LEGAL, close_thoughts=True) is None  # strayed: no thoughts string to close
+    assert allowed_ids(vocab, '{"act', LEGAL, close_thoughts=True) == allowed_ids(vocab, '{"act', LEGAL)  # still opening
     closed = allowed_ids(vocab, '{"thoughts": "x"', LEGAL, close_thoughts=True)
     assert closed == allowed_ids(vocab, '{"thoughts": "x"', LEGAL)  # once closed, the usual constraint
 
@@ -116,7 +131,7 @@ def test_open_thoughts_may_not_end_but_everything_else_is_free(vocab):
     assert allowed_ids(vocab, '{"thoughts": "go to the', LEGAL, eos_ids=[7]) == Banned((7,))
     assert allowed_ids(vocab, '{"thoughts": "say \\', LEGAL, eos_ids=[7]) == Banned((7,))  # mid-escape: still open
     assert allowed_ids(vocab, '{"thoughts": "x", "action": "look"', LEGAL, eos_ids=[7]) is None  # after the value: free
-    assert allowed_ids(vocab, '{"act', LEGAL, eos_ids=[7]) is None  # off the format: the parser's
+    assert allowed_ids(vocab, 'sure {"act', LEGAL, eos_ids=[7]) is None  # off the format: the parser's
 
 
 def prompts_with_answer_begun(policy, rows: int, begun: str):
@@ -158,6 +173,23 @@ def test_a_random_model_past_its_thought_limit_always_ends_in_a_legal_action(tmp
     for row in out[:, prompt_len:]:
         text = policy.tokenizer.decode(row, skip_special_tokens=True)
         assert parse_action(text, LEGAL).ok, text
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_random_model_answering_from_nothing_opens_the_format_and_ends_in_a_legal_action(tmp_path, seed):
+    """The whole answer is constrained from its first token: a random model cannot stray before its first field."""
+    policy = load_policy(build_tiny("idefics3", tmp_path / "tiny"), temperature=1.0, max_new_tokens=64, constrain_actions=True)
+    frame = torch.zeros(64, 64, 3, dtype=torch.uint8).numpy()
+    inputs = prompt_inputs(policy.processor, [frame] * 8, ["Where next?"] * 8)
+    prompt_len = inputs["input_ids"].shape[1]
+    processor = LegalActionProcessor(TokenStrings(policy.tokenizer), [LEGAL] * 8, prompt_len, policy.eos_ids,
+                                     policy.thought_limits([LEGAL] * 8))
+    torch.manual_seed(seed)
+    out = policy.model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=64, pad_token_id=policy.pad_id,
+                                eos_token_id=sorted(policy.eos_ids), logits_processor=LogitsProcessorList([processor]))
+    for row in out[:, prompt_len:]:
+        text = policy.tokenizer.decode(row, skip_special_tokens=True)
+        assert text.startswith(('{"thoughts"', '{"action"')) and parse_action(text, LEGAL).ok, text
 
 
 @pytest.fixture(scope="module")
