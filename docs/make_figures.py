@@ -2,7 +2,8 @@
 
     python docs/make_figures.py                 # writes docs/figures/*.svg
 
-docs/learning/*.md link the learning curves; docs/make_results.py can write the eval figures
+docs/learning/*.md link the learning curves (learning-benchmark rows, docs/learning/*.jsonl) and the
+online training runs (docs/learning/<run>/metrics.jsonl: diagnostics and success by version); docs/make_results.py can write the eval figures
 beside docs/results.md with `vlm_agent.tui.figures.write_figures` (the same function this uses).
 """
 from __future__ import annotations
@@ -31,6 +32,9 @@ EVAL_EPISODES = {
 def main(out: Path = DOCS / "figures") -> list[Path]:
     rows = sorted((DOCS / "learning").glob("*.jsonl"))
     written = plot_files(rows, out, "svg", EVAL_EPISODES)
+    # Online training runs (`vlm-agent train`) keep their trainer's metrics.jsonl in a folder of the run's
+    # name: its PPO diagnostics and the success of each version's episodes.
+    written += plot_files(sorted((DOCS / "learning").glob("*/metrics.jsonl")), out, "svg")
     results = [json.loads(path.read_text()) for path in sorted((DOCS / "eval").glob("*.json"))]
     written += write_figures(results, out, "svg")
     for path in written:

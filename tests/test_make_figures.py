@@ -10,6 +10,8 @@ from script_loader import ROOT, load_script
 def test_every_learning_run_and_the_evals_get_a_small_figure_and_the_docs_link_only_committed_ones(tmp_path):
     written = load_script("docs/make_figures.py").main(tmp_path)
     stems = {path.stem for path in (ROOT / "docs" / "learning").glob("*.jsonl")}
+    stems |= {f"{path.parent.name}-{kind}" for path in (ROOT / "docs" / "learning").glob("*/metrics.jsonl")
+              for kind in ("diagnostics", "versions")}  # online training runs: the trainer's metrics
     assert {path.stem for path in written} == stems | {"eval-success", "eval-alfworld-task-types"}
     for path in written:
         assert 2_000 < path.stat().st_size < 100_000, path
