@@ -1,11 +1,12 @@
 """PPO data: group-relative advantages and which logged versions belong to the lineage being trained."""
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
 from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.runtime.log_schema import StepRow
-from vlm_agent.training.ppo_data import Lineage, PPOSample, episode_start, group_relative_advantages
+from vlm_agent.training.ppo_data import Lineage, PPOSample, build_ppo_samples, episode_start, group_relative_advantages
 
 
 def sample(episode: str, group: tuple, episode_return: float) -> PPOSample:
@@ -60,3 +61,27 @@ def step_row(**columns) -> StepRow:
     neutral = {"str": "", "int": 0, "float": 0.0, "bool": False, "bytes": b"", "dict": {}, "list[str]": []}
     values = {f.name: neutral.get(f.type) for f in dataclasses.fields(StepRow)}  # optional columns (X | None) stay None
     return StepRow(**{**values, **columns})
+
+
+def won_episode(name: str, steps: int) -> SimpleNamespace:
+    """An ALFWorld episode of game 7 won at its last step (reward 10), `steps` steps long."""
+    rows = [step_row(env_id="vlm_agent/ALFWorld-v0", episode_seed=1000, info={"game_file": "/g/trial_7/game.tw-pddl"},
+                     run_id="run", episode_id=name, response_token_ids=[1], logprobs=[-1.0], cot_mask=[False], action_mask=[True],
+                     thought_coef=0.2, policy_version="v000001", reward=10.0 if t == steps - 1 else 0.0,
+                     terminated=t == steps - 1, success=t == steps - 1)
+            for t in range(steps)]
+    return SimpleNamespace(rows=rows)
+
+
+def test_a_step_cost_makes_the_shorter_of_two_wins_the_better_one_and_leaves_the_reported_returns():
+    episodes = [won_episode("direct", 2), won_episode("looped", 6)]
+    free, _ = build_ppo_samples(episodes)
+    group_relative_advantages(free)
+    assert {s.advantage for s in free} == {0.0}  # the same return: no signal between a direct win and a looped one
+    costly, report = build_ppo_samples(episodes, step_cost=0.5)
+    group_relative_advantages(costly)
+    direct, looped = costly[0].advantage, costly[-1].advantage
+    assert direct > 0 > looped and costly[0].episode_return == pytest.approx(10 - 2 * 0.5)
+    assert report.returns == [10.0, 10.0]  # what the environment paid, as logged
+    gae, _ = build_ppo_samples(episodes, gamma=1.0, lam=1.0, step_cost=0.5)
+    assert gae[0].ret == pytest.approx(9.0) and gae[2].ret == pytest.approx(7.0)  # the critic's targets pay the cost too

@@ -117,7 +117,8 @@ class PPOTrainer:
             distributed.broadcast_parameters(self.run.ranks, list(self.policy.value_head.parameters()))  # each rank fitted its own
             self.counters["value_warmed_up"] = True  # once per checkpoint root: later updates train the head with PPO
         samples, report = build_ppo_samples(
-            episodes, config.gamma, config.gae_lambda, self.version, config.max_version_lag, Lineage(self.store.root)
+            episodes, config.gamma, config.gae_lambda, self.version, config.max_version_lag, Lineage(self.store.root),
+            step_cost=config.step_cost,
         )
         if not samples:
             reasons = "; ".join(f"{n} steps: {why}" for why, n in report.skipped.items()) or "no steps"

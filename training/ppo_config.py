@@ -19,6 +19,10 @@ class PPOConfig:
     gae_lambda: float = field(default=0.95, metadata={"help": "GAE lambda.", "min": 0.0, "max": 1.0})
     advantage: str = field(default="gae", metadata={
         "help": "gae (critic) or grpo (group-relative returns, no critic).", "choices": ADVANTAGES})
+    step_cost: float = field(default=0.0, metadata={
+        "help": "Subtract this from every step's reward in training (GAE and GRPO alike; the logged rewards and the "
+                "reported returns stay the environment's): a win after a loop then counts less than a direct one.",
+        "min": 0.0})
     norm_adv: bool = field(default=True, metadata={"help": "Normalise advantages over the whole batch."})
     clip_coef: float = field(default=0.1, metadata={"help": "PPO clip range (also clips the value loss).", "min": 0.0})
     clip_vloss: bool = field(default=True, metadata={"help": "Clip the value loss around the logged values."})

@@ -128,8 +128,12 @@ def build_ppo_samples(
     current_version: str | None = None,
     max_version_lag: int | None = None,
     version_of: Callable[[str, str], int] = _version_by_name,
+    step_cost: float = 0.0,
 ) -> tuple[list[PPOSample], DataReport]:
     """PPO samples from every step a policy sampled; returns (samples, report).
+
+    `step_cost` is subtracted from every step's reward for the advantages and returns trained on (and
+    for GRPO's episode return); the report keeps the environment's returns.
 
     Episodes without behaviour log-probs (expert, human, random) give no PPO samples. Steps made
     more than `max_version_lag` versions before `current_version` are dropped: their ratios would
@@ -145,10 +149,10 @@ def build_ppo_samples(
             report.skipped["no behaviour log-probs (scripted or human agent)"] += len(rows)
             continue
         report.episodes += 1
-        episode_return = sum(row.reward for row in rows)
-        report.returns.append(episode_return)
+        report.returns.append(sum(row.reward for row in rows))
         report.successes += int(bool(rows[-1].success))
-        rewards = torch.tensor([row.reward for row in rows], dtype=torch.float32)
+        rewards = torch.tensor([row.reward - step_cost for row in rows], dtype=torch.float32)
+        episode_return = float(rewards.sum())
         values = torch.tensor([row.value if row.value is not None else 0.0 for row in rows], dtype=torch.float32)
         dones = torch.tensor([float(row.done) for row in rows])
         advantages, returns = compute_gae(rewards, values, dones, gamma, lam)
