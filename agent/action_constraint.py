@@ -116,8 +116,8 @@ def allowed_ids(vocab: TokenStrings, answer: str, legal_actions: Sequence[str], 
 
     Constrained: the answer's opening (to `{"thoughts": "` or `{"action": "`), inside the action value, and
     between the closed thoughts and the action key (so an answer cannot escape the constraint by ending
-    without an action field); with `close_thoughts`
-    (past the thought limit), open thoughts too, to their closing quote. Open thoughts before the
+    without an action field); with `close_thoughts` (past the thought limit), open thoughts too, to their
+    closing quote. Open thoughts before the
     limit are free but for `eos_ids`, the end tokens (an answer cannot end inside its thoughts either).
     Free: whatever follows a closed value, and an answer that already strayed from the format (a token
     that merged a closing quote with other text): the parser will report it, as without the constraint.

@@ -151,8 +151,8 @@ def build_ppo_samples(
         report.episodes += 1
         report.returns.append(sum(row.reward for row in rows))
         report.successes += int(bool(rows[-1].success))
+        episode_return = sum(row.reward - step_cost for row in rows)
         rewards = torch.tensor([row.reward - step_cost for row in rows], dtype=torch.float32)
-        episode_return = float(rewards.sum())
         values = torch.tensor([row.value if row.value is not None else 0.0 for row in rows], dtype=torch.float32)
         dones = torch.tensor([float(row.done) for row in rows])
         advantages, returns = compute_gae(rewards, values, dones, gamma, lam)
