@@ -119,13 +119,16 @@ from vlm_agent.training.sft import SFTConfig, run_sft
 from vlm_agent.training.sft_data import load_sft_data
 model, root, out = map(Path, sys.argv[1:4])
 run_sft(load_sft_data([root / "expert"], 0.0), model, out, SFTConfig(steps=1, batch_size=4, warmup_steps=1, lr=1e-4))
-(out.parent / f"rank{os.environ['RANK']}.txt").write_text(f"group still initialized: {dist.is_initialized()}")
+from vlm_agent.training import distributed
+(out.parent / f"rank{os.environ['RANK']}.txt").write_text(f"group still initialized: {dist.is_initialized()}; "
+                                                          f"tensors gloo still holds: {len(distributed._held)}")
 """
 
 
 def test_a_torchrun_sft_leaves_the_process_group_when_it_ends(setup, tmp_path):
-    # A gloo group alive at interpreter exit aborted rank 1 once (`terminate called without an active exception`)
-    # after the run had published; the run now destroys its group when it closes.
+    # A rank aborted at interpreter exit after the run had published (`terminate called without an active exception`,
+    # about 1 launch in 15 here): gloo's worker thread was still letting go of the last collective's tensor, which takes
+    # the GIL, while the interpreter finalized. The run now waits for the workers to let go, then destroys its group.
     model, root = setup
     script = tmp_path / "leaves.py"
     script.write_text(textwrap.dedent(LEAVES))
@@ -134,7 +137,7 @@ def test_a_torchrun_sft_leaves_the_process_group_when_it_ends(setup, tmp_path):
                             env={**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for rank in (0, 1):
-        assert (tmp_path / f"rank{rank}.txt").read_text() == "group still initialized: False"
+        assert (tmp_path / f"rank{rank}.txt").read_text() == "group still initialized: False; tensors gloo still holds: 0"
     assert [v.name for v in CheckpointStore(tmp_path / "out").versions()] == ["v000001"]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Sequence
@@ -76,10 +78,29 @@ def start(device: torch.device, timeout_s: float = TIMEOUT_S) -> Ranks:
 
 
 def stop() -> None:
+    """Leave the process group, once gloo's worker threads have let go of every tensor this rank handed them."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        _let_go()
         dist.destroy_process_group()
+
+
+# A gloo worker thread drops its reference to a collective's tensors only after the caller's wait has returned, and
+# that drop takes the GIL. Were the interpreter finalizing by then (the collective was a run's last), the thread would
+# be unwound and the rank abort (`terminate called without an active exception`) after a run that succeeded. So each
+# collective here waits, the GIL released, until the worker has let go of its tensors; any still held after the
+# timeout are kept here, and stop() waits for them again.
+_held: list[torch.Tensor] = []
+LET_GO_TIMEOUT_S = 10.0
+
+
+def _let_go(*tensors: torch.Tensor, timeout_s: float = LET_GO_TIMEOUT_S) -> None:
+    waiting = [*_held, *tensors]
+    deadline = time.monotonic() + timeout_s
+    while any(t._use_count() > 1 for t in waiting) and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    _held[:] = [t for t in waiting if t._use_count() > 1]
 
 
 @contextlib.contextmanager
@@ -141,10 +162,17 @@ def broadcast(ranks: Ranks, value: Any, what: str) -> Any:
         return value
     import torch.distributed as dist
 
-    box = [value if ranks.is_main else None]
+    # broadcast_object_list, by hand: its own tensors could not be waited for (see _let_go).
+    device = _comm_device()
+    data = pickle.dumps(value) if ranks.is_main else b""
+    size = torch.tensor([len(data)], dtype=torch.int64, device=device)
     with collective(ranks, what):
-        dist.broadcast_object_list(box, src=0)
-    return box[0]
+        dist.broadcast(size, src=0)
+        payload = torch.frombuffer(bytearray(data), dtype=torch.uint8) if ranks.is_main else torch.empty(int(size[0]), dtype=torch.uint8)
+        payload = payload.to(device)
+        dist.broadcast(payload, src=0)
+    _let_go(size, payload)
+    return value if ranks.is_main else pickle.loads(payload.cpu().numpy().tobytes())
 
 
 def _comm_device() -> torch.device:
@@ -164,6 +192,7 @@ def average_gradients(ranks: Ranks, params: Sequence[torch.Tensor], what: str = 
     flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params])
     with collective(ranks, what):
         dist.all_reduce(flat)
+    _let_go(flat)
     flat /= ranks.world_size
     offset = 0
     for p in params:
@@ -189,6 +218,7 @@ def broadcast_parameters(ranks: Ranks, params: Sequence[torch.Tensor], what: str
         flat = torch.cat([p.detach().reshape(-1).float() for p in params])
         with collective(ranks, what):
             dist.broadcast(flat, src=0)
+        _let_go(flat)
         offset = 0
         for p in params:
             p.copy_(flat[offset : offset + p.numel()].view_as(p))
@@ -210,6 +240,7 @@ def sum_over_ranks(ranks: Ranks, values: Sequence[float], what: str) -> list[flo
     tensor = torch.tensor(list(values), dtype=torch.float64, device=_comm_device())
     with collective(ranks, what):
         dist.all_reduce(tensor)
+    _let_go(tensor)
     return tensor.tolist()
 
 
@@ -221,6 +252,7 @@ def max_over_ranks(ranks: Ranks, value: float, what: str) -> float:
     tensor = torch.tensor([value], dtype=torch.float64, device=_comm_device())
     with collective(ranks, what):
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    _let_go(tensor)
     return float(tensor[0])
 
 
@@ -264,6 +296,7 @@ def clip_gradients(ranks: Ranks, params: Sequence[torch.Tensor], max_norm: float
     local = torch.stack([g.to_local().float().pow(2).sum() for g in sharded]).sum()
     with collective(ranks, "gradient norm"):
         dist.all_reduce(local)
+    _let_go(local)
     replicated = [g for g in grads if not _is_sharded(g)]
     total = (local + sum((g.float().pow(2).sum() for g in replicated), torch.zeros((), device=local.device))).sqrt()
     coef = float(torch.clamp(max_norm / (total + 1e-6), max=1.0))

@@ -213,8 +213,7 @@ class TrainingRun:
 
     def close(self) -> None:
         """Close the metrics log, let go of the root (the kernel also lets go if the process dies) and, under
-        torchrun, leave the process group: a gloo group still alive at interpreter exit can abort a rank
-        (`terminate called without an active exception`) after the run has published."""
+        torchrun, leave the process group once its workers hold none of the run's tensors (`distributed.stop`)."""
         if self._metrics_log is not None:
             self._metrics_log.close()
             self._metrics_log = None
