@@ -74,6 +74,10 @@ def model_recipe(options: Options) -> None:
                 if attempt.status == "failed":
                     err_console.print(f"[bold red]error:[/] {escape(f'stage {stage.name} failed ({why}); it is not marked done')}")
                     raise typer.Exit(1)
+                if attempt.status == "stopped":
+                    err_console.print(f"stage {stage.name} stopped early ({why}): rerun the same command to continue from there",
+                                      markup=False)
+                    raise typer.Exit(130)
                 if attempt.status == "done":
                     _say(console, f"{stage.name} done in {_duration(attempt.wall_seconds)}")
                 if interrupts.count:

@@ -104,7 +104,9 @@ def run_stage(stage: Stage, records: RecipeRecords, interrupts: Interrupts) -> t
         else:
             stage.temp.rename(stage.output)
             fsync_dir(stage.output.parent)
-    status = "done" if why is None else "interrupted" if interrupted else "failed"
+    # A trainer stopped on its own (a SIGINT sent to it, not to the runner) publishes its step and exits 0 short of its goal.
+    stopped = why is not None and code == 0 and stage.trainer is not None
+    status = "done" if why is None else "interrupted" if interrupted else "stopped" if stopped else "failed"
     attempt = Attempt(stage.name, status, ["vlm-agent", *args], code, round(time.monotonic() - clock, 1), began, _now())
     records.log(attempt)
     if why is None:
@@ -121,7 +123,7 @@ def _unfinished(stage: Stage, records: RecipeRecords, code: int) -> str | None:
     if stage.trainer is not None:
         at, goal = position(stage), goal_of(stage, records.started(stage.name))
         if at is None or goal is None or at < goal:
-            return f"exit code 0 with {stage.root} at {stage.trainer.counter} {at or 0} of {goal}"
+            return f"its command exited 0 with {stage.root} at {stage.trainer.counter} {at or 0} of {goal}"
     return None
 
 

@@ -32,7 +32,7 @@ class Attempt:
     """One run of a stage's command."""
 
     stage: str
-    status: str  # done, failed or interrupted
+    status: str  # done, failed, interrupted, or stopped (a trainer that exited 0 short of its goal)
     command: list[str]  # as run: with the temp output, --resume
     exit_code: int
     wall_seconds: float

@@ -168,6 +168,33 @@ def test_a_killed_training_stage_continues_from_its_last_version(built, tmp_path
     assert [meta["parent"] for meta in metas[1:]] == [path.parent.name for path in files[:-1]]
 
 
+def test_a_trainer_stopped_by_its_own_ctrl_c_is_reported_as_stopped_and_continues(built, tmp_path):
+    # A SIGINT sent to the stage itself (not to the runner) makes the trainer publish its step and exit 0 short of
+    # its goal; the runner said "failed (exit code 0 ...)".
+    _, built_out = built
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("base", "logs"):
+        shutil.copytree(built_out / name, out / name)
+    (tmp_path / "recipe.toml").write_text(TINY)
+    args = [tmp_path / "recipe.toml", "--out", out, "--until", "sft", "--set", "sft_steps=30"]
+
+    running = start_runner(args, tmp_path / "runner.log")
+    wait_for(lambda: sft_step(out / "sft") >= 2, "sft's first version")
+    os.kill(started_pid(out, "sft"), signal.SIGINT)
+    assert running.wait(timeout=120) == 130
+    said = " ".join((tmp_path / "runner.log").read_text().split())
+    stopped_at = sft_step(out / "sft")
+    assert f"stage sft stopped early (its command exited 0 with {out / 'sft'} at step {stopped_at} of 30)" in said
+    assert "rerun the same command to continue" in said and "failed" not in said
+    assert [(t["status"], t["exit_code"]) for t in timings(out) if t["stage"] == "sft"] == [("stopped", 0)]
+    assert not (out / ".recipe" / "sft.done").exists()
+
+    result = recipe(args)
+    assert result.exit_code == 0, result.output
+    assert sft_step(out / "sft") == 30
+
+
 def test_a_stopped_data_stage_leaves_only_a_temp_that_the_rerun_removes(tmp_path):
     """Ctrl-C (passed on to the stage), then kill -9: neither leaves the output; the rerun starts the stage over."""
     (tmp_path / "recipe.toml").write_text("""
