@@ -39,6 +39,34 @@ def new_words(tokenizer, texts: Iterable[str], keep_texts: Iterable[str], max_ne
     return sorted(saved, key=lambda w: (-saved[w], w))[:max_new]
 
 
+# A numbered name with the space before it, as the environment's observations write it (" drawer 11").
+_NAME = re.compile(r" ([A-Za-z]{2,}) (\d+)\b")
+
+
+def name_range(largest: int) -> int:
+    """How far a kind's names are numbered: to at least 6, and 10 past the largest seen for kinds numbered to 10 or
+    more (cabinets, drawers, shelves), whose count varies most from room to room."""
+    return largest + 10 if largest >= 10 else max(largest, 6)
+
+
+def numbered_names(observations: Iterable[str], keep_texts: Iterable[str]) -> list[str]:
+    """Every numbered name (" sidetable 4") of `observations`, each kind from 1 to `name_range` of its largest
+    number seen, as phrases to make single tokens; none that occurs in `keep_texts`.
+
+    Two tokens (" sidetable", " 4") are copied as a kind and then the number after one of the kind's occurrences,
+    and a 4-layer model took the number from the wrong one (the place it stands at, named four times in the prompt).
+    As one token a name is copied whole. Every number up to the largest is added because added tokens match longest
+    first: with " drawer 1" added and " drawer 11" not, " drawer 11" would split into " drawer 1" and "1".
+    """
+    largest: dict[str, int] = {}
+    for text in observations:
+        for kind, number in _NAME.findall(" " + text):
+            largest[kind] = max(largest.get(kind, 0), int(number))
+    keep = "\n".join(keep_texts)
+    names = [f" {kind} {n}" for kind, top in sorted(largest.items()) for n in range(1, name_range(top) + 1)]
+    return [name for name in names if name not in keep]
+
+
 @torch.no_grad()
 def add_words(policy, words: list[str]) -> int:
     """Add `words` to the policy's tokenizer and embeddings; returns how many were added."""

@@ -90,8 +90,10 @@ def model_extend_vocab(
     version: str = typer.Option(..., help="Version name the new model reports."),
     max_new: int = typer.Option(512, min=1, help="Most words to add."),
     min_count: int = typer.Option(5, min=1, help="Words seen fewer times are left to the old pieces."),
+    names: bool = typer.Option(False, "--names", help="Instead of frequent words, make every numbered name of the "
+                               "logs' observations one token (' drawer 11'), each kind numbered past its largest seen."),
 ) -> None:
-    """Add a new environment's frequent words as single tokens; the card games' text tokenizes as before."""
+    """Add a new environment's frequent words (or its numbered names) as single tokens; the card games' text tokenizes as before."""
     import json
     from vlm_agent.core.atomic import write_folder_atomic
     from vlm_agent.cli.main import console, err_console, user_errors
@@ -102,18 +104,23 @@ def model_extend_vocab(
         from vlm_agent.runtime.corpus import expert_texts
         from vlm_agent.agent.policy import VLMPolicy
         from vlm_agent.runtime.checkpoints import load_policy
-        from vlm_agent.agent.vocab_extension import add_words, new_words
+        from vlm_agent.agent.vocab_extension import add_words, new_words, numbered_names
         from vlm_agent.runtime.log_reader import iter_episodes
         from vlm_agent.runtime.checkpoints import META, decoding_meta, resolve_model_dir
 
         source, source_version = resolve_model_dir(model)
         policy = load_policy(source)
         skip = lambda reason: err_console.print(f"[yellow]skipped[/] {reason}")  # noqa: E731  (a corrupt file costs its words, not the run)
-        texts = [text for episode in iter_episodes(logs, on_skip=skip) for column in ("prompt", "response")
-                 for text in episode.table.column(column).to_pylist() if text]
+        texts, observations = [], []
+        for episode in iter_episodes(logs, on_skip=skip):
+            texts += [text for column in ("prompt", "response") for text in episode.table.column(column).to_pylist() if text]
+            observations += [text for text in episode.table.column("observation_text").to_pylist() if text]
         if not texts:
             raise ValueError(f"no logged prompts under {', '.join(map(str, logs))}")
-        words = new_words(policy.tokenizer, texts, expert_texts(), max_new, min_count)
+        if names:
+            words = numbered_names(observations, expert_texts())
+        else:
+            words = new_words(policy.tokenizer, texts, expert_texts(), max_new, min_count)
         before = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])
         added = add_words(policy, words)
         after = sum(len(policy.tokenizer(t)["input_ids"]) for t in texts[:200])

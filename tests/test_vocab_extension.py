@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from vlm_agent.runtime.corpus import expert_texts
 from vlm_agent.runtime.checkpoints import load_policy
-from vlm_agent.agent.vocab_extension import add_words, new_words
+from vlm_agent.agent.vocab_extension import add_words, new_words, numbered_names
 from vlm_agent.cli.main import app
 
 runner = CliRunner()
@@ -60,6 +60,23 @@ def test_card_text_tokenizes_as_before_and_new_words_are_one_token(policy, card_
     assert torch.allclose(embeddings[old_size], embeddings[pieces].mean(dim=0))
 
 
+def test_numbered_names_become_one_token_each_up_past_the_largest_seen(policy, card_texts):
+    observations = ["You arrive at cabinet 13. On the cabinet 13, you see a mug 1.", "On the countertop 2, you see a apple 3."]
+    names = numbered_names(observations, card_texts)
+    assert {" cabinet 1", " cabinet 23", " mug 6", " apple 6", " countertop 2"} <= set(names)
+    assert " cabinet 24" not in names and " mug 7" not in names  # 10 past 13; at least 6 for the others
+    before = [policy.tokenizer(text)["input_ids"] for text in card_texts]
+    old_size = len(policy.tokenizer)
+    assert add_words(policy, names) == len(names)
+    assert [policy.tokenizer(text)["input_ids"] for text in card_texts] == before
+    text = "go to cabinet 13, then cabinet 1 and cabinet 21; take mug 1 from countertop 2"
+    ids = policy.tokenizer(text, add_special_tokens=False)["input_ids"]
+    pieces = [policy.tokenizer.decode([i]) for i in ids]
+    assert {" cabinet 13", " cabinet 1", " cabinet 21", " mug 1", " countertop 2"} <= set(pieces)  # whole, never " cabinet 1" + "3"
+    assert all(i >= old_size for i, piece in zip(ids, pieces) if piece.startswith((" cabinet", " mug", " countertop")))
+    assert policy.tokenizer.decode(ids) == text
+
+
 def test_old_tokens_keep_their_logits(policy, card_texts):
     ids = torch.tensor([policy.tokenizer(card_texts[0])["input_ids"]])
     with torch.no_grad():
@@ -89,6 +106,12 @@ def test_command_extends_from_alfworld_logs_and_refuses_an_existing_model(card_m
     assert " cabinet" in meta["added_words"]
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "already holds a model" in again.output
+    named = runner.invoke(app, ["model", "extend-vocab", str(logs), "--model", str(out), "--out", str(tmp_path / "named"),
+                                "--version", "names", "--names"])
+    assert named.exit_code == 0, named.output
+    names = json.loads((tmp_path / "named" / "vlm_agent_checkpoint.json").read_text())["added_words"]
+    assert names and all(len(name.split()) == 2 and name.split()[1].isdigit() for name in names)
+    assert len(load_policy(tmp_path / "named").tokenizer) == len(extended.tokenizer) + len(names)
 
 
 def test_corrupt_logs_are_skipped_and_no_text_left_is_a_one_line_error(card_model, tmp_path):
