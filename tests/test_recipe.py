@@ -138,7 +138,8 @@ def test_an_edited_stage_is_refused_in_one_line_unless_redone(built, tmp_path):
     assert states == ["done", "done", "todo", "todo"]
 
 
-def test_a_killed_training_stage_continues_from_its_last_version(built, tmp_path):
+def sft_running(built, tmp_path):
+    """The tiny recipe's sft stage (30 steps) running under a runner of its own, past its first version."""
     _, built_out = built
     out = tmp_path / "out"
     out.mkdir()
@@ -146,9 +147,13 @@ def test_a_killed_training_stage_continues_from_its_last_version(built, tmp_path
         shutil.copytree(built_out / name, out / name)
     (tmp_path / "recipe.toml").write_text(TINY)
     args = [tmp_path / "recipe.toml", "--out", out, "--until", "sft", "--set", "sft_steps=30"]
-
     running = start_runner(args, tmp_path / "runner.log")
     wait_for(lambda: sft_step(out / "sft") >= 2, "sft's first version")
+    return out, args, running
+
+
+def test_a_killed_training_stage_continues_from_its_last_version(built, tmp_path):
+    out, args, running = sft_running(built, tmp_path)
     os.kill(started_pid(out, "sft"), signal.SIGKILL)
     assert running.wait(timeout=120) == 1
     assert "stage sft failed (killed by SIGKILL)" in " ".join((tmp_path / "runner.log").read_text().split())
@@ -171,16 +176,7 @@ def test_a_killed_training_stage_continues_from_its_last_version(built, tmp_path
 def test_a_trainer_stopped_by_its_own_ctrl_c_is_reported_as_stopped_and_continues(built, tmp_path):
     # A SIGINT sent to the stage itself (not to the runner) makes the trainer publish its step and exit 0 short of
     # its goal; the runner said "failed (exit code 0 ...)".
-    _, built_out = built
-    out = tmp_path / "out"
-    out.mkdir()
-    for name in ("base", "logs"):
-        shutil.copytree(built_out / name, out / name)
-    (tmp_path / "recipe.toml").write_text(TINY)
-    args = [tmp_path / "recipe.toml", "--out", out, "--until", "sft", "--set", "sft_steps=30"]
-
-    running = start_runner(args, tmp_path / "runner.log")
-    wait_for(lambda: sft_step(out / "sft") >= 2, "sft's first version")
+    out, args, running = sft_running(built, tmp_path)
     os.kill(started_pid(out, "sft"), signal.SIGINT)
     assert running.wait(timeout=120) == 130
     said = " ".join((tmp_path / "runner.log").read_text().split())
