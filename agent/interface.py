@@ -30,6 +30,14 @@ class Observation:
     # Names this decision for a sampling agent's random draws: (episode seed, repeat, step) in the
     # runtime loop. The same key draws the same noise in any batch or run (see keyed_sampling).
     sample_key: tuple[int, ...] = ()
+    # Legal actions a constrained decoder should not pick: with `avoid_repeats`, the runtime names the actions
+    # already sent from this same state this episode (a greedy agent would send them again and loop).
+    avoid_actions: tuple[str, ...] = ()
+
+    def decodable_actions(self) -> tuple[str, ...]:
+        """The legal actions a constrained decoder may choose: all but `avoid_actions`, or all when that leaves none."""
+        allowed = tuple(action for action in self.legal_actions if action not in self.avoid_actions)
+        return allowed or self.legal_actions
 
 
 @dataclass

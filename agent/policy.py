@@ -66,6 +66,7 @@ class VLMPolicy:
         top_p: float = SamplingConfig.top_p,
         max_new_tokens: int = SamplingConfig.max_new_tokens,
         constrain_actions: bool | None = False,  # None: off (runtime's load_policy resolves a model's own default first)
+        avoid_repeats: bool | None = False,  # the same; the runtime loop reads it from `sampling` and names the actions
         seed: int = 0,
         model_root: str = "",
     ):
@@ -83,6 +84,11 @@ class VLMPolicy:
         if constrain_actions:
             # Marks logs whose log-probs are the constrained policy's (older constrained logs hold raw ones).
             self.sampling["constrained_logprobs"] = True
+        if avoid_repeats and not constrain_actions:
+            raise ValueError("avoiding repeated actions needs constrained actions (--constrain-actions)")
+        if avoid_repeats:
+            # Logged with every step; the actions avoided at a step are in its info["avoided_actions"].
+            self.sampling["avoid_repeats"] = True
         self._token_strings = None
         self.stream_callback: Callable[[list[str]], None] | None = None
         self._generator_seed = seed
@@ -168,7 +174,7 @@ class VLMPolicy:
     def act(self, observations: Sequence[Observation]) -> list[Decision]:
         prompts = [build_prompt(obs, self.prompt_variant) for obs in observations]
         started = time.time()
-        legal = [obs.legal_actions for obs in observations] if self.sampling.get("constrain_actions") else None
+        legal = [obs.decodable_actions() for obs in observations] if self.sampling.get("constrain_actions") else None
         rows = self.generate([obs.frame for obs in observations], prompts, legal, [obs.sample_key for obs in observations])
         seconds = (time.time() - started) / max(1, len(observations))
         decisions = []

@@ -17,6 +17,11 @@ class SamplingConfig:
     constrain_actions: bool | None = field(default=None, metadata={
         "help": "Decode the action value only among the legal actions (thoughts stay free; log-probs are the constrained "
                 "policy's, as PPO re-scores them). Default: the model's own (recorded at export), else off."})
+    # None: the model decides, as for constrain_actions.
+    avoid_repeats: bool | None = field(default=None, metadata={
+        "help": "With constrained actions: in a state the episode has already been in (same task, observation, memory, "
+                "frame and legal actions), never send an action already sent from it while another is legal, so a "
+                "greedy agent cannot loop forever. Default: the model's own (recorded at export), else off."})
     prompt: str = field(default="cot", metadata={
         "help": "cot (thoughts then action), action-only (the paper's ablation), or the paper's own wording: paper, "
                 "paper-action-only (EZPoints and Points24 then also give the formula as text).",
@@ -25,4 +30,4 @@ class SamplingConfig:
     def policy_kwargs(self) -> dict:
         """The keyword arguments of VLMPolicy (and load_policy) these settings stand for."""
         return {"greedy": self.greedy, "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
-                "constrain_actions": self.constrain_actions, "prompt_variant": self.prompt}
+                "constrain_actions": self.constrain_actions, "avoid_repeats": self.avoid_repeats, "prompt_variant": self.prompt}

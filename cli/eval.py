@@ -83,10 +83,12 @@ def evaluate(options: Options) -> None:
             summary = run_headless(session, console)
         summary["show_tasks"] = env_id.endswith("ALFWorld-v0")
         constrained, _ = constraint_flags(agent.sampling)  # as the policy resolved it (the model's own default, or the flag)
+        avoided = bool(agent.sampling.get("avoid_repeats"))
         print_summary(console, summary, f"eval {env_id} · {agent.policy_version} · {describe_decoding(sampling)}"
-                      + (", actions constrained" if constrained else ""))
+                      + (", actions constrained" if constrained else "") + (", repeats avoided" if avoided else ""))
         knobs = {} if sampling.greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p}
         protocols[name] = {"decoding": describe_decoding(sampling), "greedy": sampling.greedy, "constrained": constrained,
+                           "repeats_avoided": avoided,
                            **knobs, **summary}
         if summary.get("interrupted"):
             break

@@ -53,6 +53,9 @@ def model_export(
     constrain_actions: Optional[bool] = typer.Option(None, "--constrain-actions/--no-constrain-actions", help=(
         "Record how the model is decoded by default: its action value only among the legal actions, or freely "
         "(play, eval and train follow it unless told otherwise). Default: what the source version records, else nothing.")),
+    avoid_repeats: Optional[bool] = typer.Option(None, "--avoid-repeats/--no-avoid-repeats", help=(
+        "Record whether a constrained decoding avoids, by default, an action already sent from the same state of an "
+        "episode (see play --avoid-repeats). Default: what the source version records, else nothing.")),
 ) -> None:
     """Copy a trained model for shipping or sharing: plain transformers folder plus the value head."""
     import json
@@ -69,6 +72,10 @@ def model_export(
         decoding = recorded_decoding(source)
         if constrain_actions is not None:
             decoding["constrain_actions"] = constrain_actions
+        if avoid_repeats is not None:
+            decoding["avoid_repeats"] = avoid_repeats
+        if decoding.get("avoid_repeats") and not decoding.get("constrain_actions"):
+            raise ValueError("--avoid-repeats needs constrained actions: add --constrain-actions")
 
         def fill(temp: Path) -> None:
             for file in sorted(source.iterdir()):
@@ -180,6 +187,7 @@ def _print_info(console, path: Path) -> None:
         f"{path}: {type(policy.model).__name__}, {params / 1e6:.2f}M parameters, "
         f"vocabulary {len(policy.tokenizer)}, version {policy.policy_version or '-'}"
         + (", decoded with its actions constrained by default" if policy.sampling["constrain_actions"] else "")
+        + (", avoiding repeated actions in repeated states" if policy.sampling.get("avoid_repeats") else "")
     )
 
 

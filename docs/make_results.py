@@ -79,13 +79,14 @@ def decoding_label(result: dict, figures: dict, decoding: str) -> str:
     """`decoding` (greedy, or sampled at a temperature), plus whether the actions were decoded among the legal ones only.
 
     From the pass's logged `constrained` (which eval records as the policy resolved it: the flag, or
-    the model's own default); files from before it was logged, from the command they ran.
+    the model's own default); files from before it was logged, from the command they ran. "repeats
+    avoided": in a state the episode had been in, no action already sent from it (`--avoid-repeats`).
     """
     if "constrained" in figures:
         constrained = bool(figures["constrained"])
     else:
         constrained = "--constrain-actions" in shlex.split(result.get("command", ""))
-    return decoding + (", actions constrained" if constrained else "")
+    return decoding + (", actions constrained" if constrained else "") + (", repeats avoided" if figures.get("repeats_avoided") else "")
 
 
 def cell(c: Cell) -> str:
@@ -183,7 +184,8 @@ def render(results: list[dict], ceilings: Ceilings | None = None) -> str:
         "what the shipped model was trained on; paper: the paper's card faces and sizes), its prompt (cot, action-only: "
         "ours; paper: the paper's wording, with the formula as text in EZPoints and Points24) and its decoding (greedy, "
         "or sampled at temperature 0.2 as the paper samples, keyed so the same seeds draw the same noise; \"actions "
-        "constrained\": the action decoded only among the legal actions, the thoughts free). The paper's "
+        "constrained\": the action decoded only among the legal actions, the thoughts free; \"repeats avoided\": in a state "
+        "the episode had already been in, no action already sent from it, so greedy decoding cannot loop). The paper's "
         "figures are the mean success of the last episodes played during training, sampled at temperature 0.2, on its "
         "frames and prompts; ALFWorld's were on AI2-THOR first-person frames.", "",
     ]

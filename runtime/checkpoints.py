@@ -289,18 +289,21 @@ def decoding_meta(path: Path) -> dict:
     return {DECODING: decoding} if decoding else {}
 
 
-def load_policy(path: Path, constrain_actions: bool | None = None, **kwargs):
+def load_policy(path: Path, constrain_actions: bool | None = None, avoid_repeats: bool | None = None, **kwargs):
     """A checkpoint root (its LATEST version) or a plain model folder, loaded as a VLMPolicy.
 
-    `constrain_actions` None is the model's own default (recorded at export), else off: resolved
-    here, once, so the policy and everything downstream (logs, PPO's re-scoring) hold a plain bool.
+    `constrain_actions` and `avoid_repeats` None are the model's own defaults (recorded at export), else off
+    (a recorded `avoid_repeats` only with constrained actions): resolved here, once, so the policy and everything downstream (logs, PPO's re-scoring) hold a plain bool.
     The policy's `model_root` is `path` itself (resolved), so its logs name the root, not the version.
     """
     from vlm_agent.agent.policy import VLMPolicy
 
     model_dir, version = resolve_model_dir(Path(path))
+    recorded = recorded_decoding(model_dir)
     if constrain_actions is None:
-        constrain_actions = bool(recorded_decoding(model_dir).get("constrain_actions", False))
+        constrain_actions = bool(recorded.get("constrain_actions", False))
+    if avoid_repeats is None:  # the model's record applies only where the actions are constrained
+        avoid_repeats = bool(recorded.get("avoid_repeats", False)) and constrain_actions
     kwargs.setdefault("model_root", str(Path(path).resolve()))
     return VLMPolicy.from_pretrained(model_dir, policy_version=kwargs.pop("policy_version", version),
-                                     constrain_actions=constrain_actions, **kwargs)
+                                     constrain_actions=constrain_actions, avoid_repeats=avoid_repeats, **kwargs)

@@ -14,6 +14,7 @@ from vlm_agent.agent.interface import Agent, Decision, Observation
 from vlm_agent.agent.parsing import ParseStatus
 from vlm_agent.runtime.observation import observation_from
 from vlm_agent.runtime.records import RecordBus, StepRecord, constraint_flags
+from vlm_agent.runtime.repeat_guard import RepeatGuard
 
 FALLBACKS = ("noop", "random")
 NOOP_ACTION = ""  # never legal, so the environment applies its own invalid-action penalty and changes nothing
@@ -72,6 +73,7 @@ class _Slot:
     episode_seed: int = 0
     repeat: int = 0  # which play of its start this episode is (0 .. repeats - 1)
     step: int = 0
+    guard: RepeatGuard = field(default_factory=RepeatGuard)  # this episode's states, with the agent's avoid_repeats
 
     @property
     def sample_key(self) -> tuple[int, int, int]:
@@ -134,6 +136,7 @@ class RolloutLoop:
         slot.repeat = episode_index % self.config.repeats
         slot.episode_id = f"ep{episode_index:06d}"
         slot.step = 0
+        slot.guard.reset()
         frame, info = slot.env.reset(seed=slot.episode_seed)
         slot.obs = observation_from(self.config.env_id, frame, info, slot.sample_key)
 
@@ -148,6 +151,9 @@ class RolloutLoop:
         slots = self.active_slots()
         if not slots or self._stop_requested:
             return []
+        if self.agent.sampling.get("avoid_repeats"):
+            for slot in slots:
+                slot.obs = slot.guard.guarded(slot.obs)
         started = time.time()
         decisions = self.agent.act([slot.obs for slot in slots])
         gen_each = (time.time() - started) / len(slots)
@@ -192,6 +198,8 @@ class RolloutLoop:
         frame, reward, terminated, truncated, info = slot.env.step(action)
         env_seconds = time.time() - env_started
         done = terminated or truncated
+        if self.agent.sampling.get("avoid_repeats"):
+            slot.guard.record(obs, action)
         parse = decision.parse
         sampling = dict(self.agent.sampling)
         constrained, constrained_logprobs = constraint_flags(sampling)
@@ -231,7 +239,8 @@ class RolloutLoop:
             wall_time=started,
             gen_seconds=decision.gen_seconds or gen_each,
             env_seconds=env_seconds,
-            info={**_scalar_info(info), **_teacher_label(label)},
+            # The actions the decoder was kept from (PPO re-scores the step over the legal actions less these).
+            info={**_scalar_info(info), **_teacher_label(label), **({"avoided_actions": list(obs.avoid_actions)} if obs.avoid_actions else {})},
             constrained=constrained,
             constrained_logprobs=constrained_logprobs,
             model_root=getattr(self.agent, "model_root", ""),  # agents written before the field have none

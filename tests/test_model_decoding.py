@@ -109,3 +109,24 @@ def test_online_training_plays_as_its_start_model_records_and_every_version_keep
     assert all(v.meta()["decoding"] == {"constrain_actions": True} for v in versions)
     steps = pd.concat(pd.read_parquet(p) for p in sorted((tmp_path / "logs").glob("*/episodes/*.parquet")))
     assert set(steps.constrained) == {True} and set(steps.constrained_logprobs) == {True}
+
+
+def test_avoid_repeats_is_recorded_at_export_followed_by_play_and_refused_without_constrained_actions(models, tmp_path):
+    invoke("model", "export", models["constrained"], "--out", tmp_path / "guarded", "--version", "g", "--avoid-repeats")
+    assert meta_of(tmp_path / "guarded")["decoding"] == {"constrain_actions": True, "avoid_repeats": True}
+    assert load_policy(tmp_path / "guarded").sampling["avoid_repeats"] is True
+    assert "avoid_repeats" not in load_policy(tmp_path / "guarded", avoid_repeats=False).sampling
+    # a free decoding asked of the model drops its recorded avoidance instead of failing
+    assert load_policy(tmp_path / "guarded", constrain_actions=False).sampling["constrain_actions"] is False
+    invoke("play", "numberline", "--model", tmp_path / "guarded", "--episodes", "1", "--num-envs", "1", "--max-new-tokens", "8",
+           "--headless", "--log-dir", tmp_path / "logs")
+    (run,) = (tmp_path / "logs").iterdir()
+    assert json.loads((run / "manifest.json").read_text())["agent"]["sampling"]["avoid_repeats"] is True
+
+    refused = runner.invoke(app, ["model", "export", str(models["free"]), "--out", str(tmp_path / "bad"), "--version", "b",
+                                  "--avoid-repeats"])
+    assert refused.exit_code != 0 and "--constrain-actions" in refused.output and "Traceback" not in refused.output
+    assert not (tmp_path / "bad").exists()
+    asked = runner.invoke(app, ["play", "numberline", "--model", str(models["free"]), "--episodes", "1", "--headless",
+                                "--avoid-repeats", "--log-dir", str(tmp_path / "logs2")])
+    assert asked.exit_code != 0 and "constrained actions" in asked.output and "Traceback" not in asked.output

@@ -185,11 +185,18 @@ def build_ppo_samples(
                     group=start,
                     episode_return=float(episode_return),
                     # Re-scored constrained only where the logged log-probs are the constrained policy's.
-                    legal_actions=list(row.legal_actions) if row.constrained_logprobs else None,
+                    legal_actions=decoded_among(row) if row.constrained_logprobs else None,
                     max_new_tokens=row.sampling.get("max_new_tokens"),
                 )
             )
     return samples, report
+
+
+def decoded_among(row: StepRow) -> list[str]:
+    """The actions a constrained step's value was decoded among: the legal ones less those it was kept from
+    (`avoid_repeats`), as the policy decoded them; re-scored over the same set, its log-probs match."""
+    avoided = set(row.info.get("avoided_actions") or ())
+    return [action for action in row.legal_actions if action not in avoided] or list(row.legal_actions)
 
 
 def episode_start(first_row: StepRow) -> tuple:

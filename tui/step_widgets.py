@@ -104,6 +104,8 @@ def action_line(record: StepRecord) -> Text:
         line.append(f"  → sent {sent}" + (f" ({record.fallback} fallback)" if record.fallback else ""))
     else:
         line.append(", sent")
+    if record.info.get("avoided_actions"):  # a state seen before: the actions already sent from it were kept out
+        line.append("  (state repeated; kept from " + ", ".join(repr(a) for a in record.info["avoided_actions"]) + ")", style="magenta")
     return line
 
 
