@@ -83,3 +83,59 @@ def test_logs_without_frame_text_are_a_clear_error(tmp_path):
     data = load_sft_data([tmp_path / "empty"], captions=True)
     with pytest.raises(ValueError, match="no frames with a text state"):
         run_vision_pretrain(data, tmp_path / "model", tmp_path / "out", CONFIG)
+
+
+@pytest.fixture(scope="module")
+def two_renderings(tmp_path_factory):
+    """NumberLine expert episodes drawn clear and drawn as the paper draws them, in one folder."""
+    root = tmp_path_factory.mktemp("renderings")
+    for render in ("clear", "paper"):
+        config = LoopConfig(env_id="vlm_agent/NumberLine-v0", episodes=8, num_envs=4, env_kwargs={"render": render})
+        session = PlaySession(config, ExpertAgent(seed=0), root / "logs", f"numberline-{render}")
+        session.loop.run()
+        session.finish()
+    return root / "logs"
+
+
+def clear_token_drift(model, trained, frames):
+    from vlm_agent.agent.image_tokens import image_tokens
+
+    with torch.no_grad():
+        before, after = image_tokens(load_policy(model), frames), image_tokens(load_policy(trained), frames)
+    return (((after - before) ** 2).mean() / (before**2).mean()).item()
+
+
+def test_the_anchor_holds_the_anchored_renderings_tokens_while_the_other_rendering_learns(two_renderings, tmp_path):
+    from vlm_agent.runtime.log_schema import decode_png
+
+    model = build_tiny("idefics3", tmp_path / "model")
+    from vlm_agent.training.sft_data import SFTData
+
+    examples = load_sft_data([two_renderings], held_out_fraction=0.0, captions=True).train
+    assert {e.render for e in examples if e.kind == "caption"} == {"clear", "paper"}
+    data = SFTData(train=examples[1::3] + examples[2::3], held_out=examples[::3])  # both renderings in each
+    clear = [decode_png(e.frame_png) for e in data.held_out if e.kind == "caption" and e.render == "clear"][:8]
+    config = VisionPretrainConfig(**{**CONFIG.__dict__, "steps": 20, "lr": 3e-3, "eval_every": 20})
+    free = run_vision_pretrain(data, model, tmp_path / "free", config)
+    held = run_vision_pretrain(data, model, tmp_path / "held", VisionPretrainConfig(**{**config.__dict__, "anchor_weight": 30.0}))
+    assert {"held_out_token_accuracy_clear", "held_out_token_accuracy_paper"} <= set(free)
+    assert "held_out_anchor_drift" in held and "held_out_anchor_drift" not in free
+    assert clear_token_drift(model, tmp_path / "held", clear) < clear_token_drift(model, tmp_path / "free", clear) / 3
+    _, paper_only = split_weights(model)  # the language model is untouched either way
+    assert torch.equal(paper_only, split_weights(tmp_path / "held")[1])
+
+
+def test_an_anchor_without_frames_of_its_rendering_is_refused(logs, tmp_path):
+    model = build_tiny("idefics3", tmp_path / "model")
+    data = load_sft_data([logs], held_out_fraction=0.5, captions=True)  # clear frames only
+    with pytest.raises(ValueError, match="anchor-render paper"):
+        run_vision_pretrain(data, model, tmp_path / "out",
+                            VisionPretrainConfig(**{**CONFIG.__dict__, "anchor_weight": 1.0, "anchor_render": "paper"}))
+    assert not (tmp_path / "out").exists() or not CheckpointStore(tmp_path / "out").latest()
+
+
+def test_anchor_render_names_renderings_and_unlogged_frames():
+    from vlm_agent.training.vision_pretrain import anchored_renders
+
+    assert anchored_renders("clear") == {"clear"}
+    assert anchored_renders("clear, unlogged") == {"clear", ""}

@@ -24,6 +24,7 @@ class SFTExample:
     # "answer" (the teacher's reply to the prompt), "label" (the teacher's reply where the student was:
     # DAgger) or "caption" (the frame's state in words)
     kind: str = "answer"
+    render: str = ""  # the rendering that drew the frame (card games log it: "clear" or "paper"), "" where not logged
 
 
 @dataclass
@@ -64,5 +65,6 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
                 continue
             split.append(SFTExample(row.frame_png, row.prompt, row.response, row.env_id))
             if captions and row.observation_text:
-                split.append(SFTExample(row.frame_png, CAPTION_PROMPT, row.observation_text, row.env_id, "caption"))
+                split.append(SFTExample(row.frame_png, CAPTION_PROMPT, row.observation_text, row.env_id, "caption",
+                                        str(row.info.get("render", ""))))
     return data

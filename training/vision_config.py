@@ -18,3 +18,10 @@ class VisionPretrainConfig:
     save_every: int = field(default=200, metadata={"help": "Publish a version every this many steps.", "min": 1})
     held_out_batches: int = field(default=4, metadata={"help": "Batches the held-out scores are measured on.", "min": 1})
     seed: int = field(default=0, metadata={"help": "Seed of the batches and of the caption head."})
+    anchor_weight: float = field(default=0.0, metadata={
+        "help": "Hold the image tokens of frames drawn by --anchor-render to the start model's: the weight of their "
+                "squared drift (relative to the start tokens' size) beside the caption loss. 0: off. Teaches a new "
+                "rendering without moving the tokens a trained language model already reads.", "min": 0.0})
+    anchor_render: str = field(default="clear", metadata={
+        "help": "Which frames --anchor-weight holds, by logged rendering, comma-separated: the card games log 'clear' "
+                "or 'paper' per step; 'unlogged' names frames of environments that log none (ALFWorld)."})

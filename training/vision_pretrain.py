@@ -20,6 +20,7 @@ from vlm_agent.agent.device_config import DeviceConfig
 from vlm_agent.agent.image_tokens import image_path_parameters, image_tokens
 from vlm_agent.agent.policy import VLMPolicy
 from vlm_agent.agent.token_masks import text_offsets
+from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.run_scaffold import TrainingRun
 from vlm_agent.training.sft_data import SFTData, SFTExample
@@ -63,23 +64,79 @@ def caption_loss(policy: VLMPolicy, head: CaptionHead, batch: Sequence[SFTExampl
     return loss, accuracy
 
 
+class Anchor:
+    """The start model's image tokens, for the frames of one rendering: `--anchor-weight` holds the trained tokens to them.
+
+    A language model trained on a rendering reads its image tokens; a tower retrained for a new rendering moves
+    them (exp7: clear-frame EZPoints 100% -> 85%). The anchor's loss is the squared drift of those frames' tokens
+    from the start model's, relative to the start tokens' mean square, so its weight reads the same at any width.
+    """
+
+    def __init__(self, start: VLMPolicy, renders: str, weight: float):
+        self.start, self.weight = start, weight
+        self.renders = anchored_renders(renders)
+        self.start.train(False)
+
+    def holds(self, example: SFTExample) -> bool:
+        return example.render in self.renders
+
+    def drift(self, policy: VLMPolicy, batch: Sequence[SFTExample]) -> torch.Tensor | None:
+        """Relative squared drift of the anchored frames of `batch`; None when it holds none of them."""
+        frames = [decode_png(e.frame_png) for e in batch if self.holds(e)]
+        if not frames:
+            return None
+        with torch.no_grad():
+            target = image_tokens(self.start, frames).float()
+        tokens = image_tokens(policy, frames).float()
+        return ((tokens - target) ** 2).mean() / (target**2).mean().clamp_min(1e-12)
+
+
+def anchored_renders(option: str) -> set[str]:
+    """The logged renderings `--anchor-render` names ("unlogged": frames whose environment logs none)."""
+    return {"" if name.strip() == "unlogged" else name.strip() for name in option.split(",") if name.strip()}
+
+
+def anchored_loss(policy: VLMPolicy, head: CaptionHead, batch: Sequence[SFTExample], anchor: Anchor | None) -> tuple[torch.Tensor, dict]:
+    """The caption loss, plus the anchor's weighted drift where the batch holds anchored frames; and their metrics."""
+    loss, accuracy = caption_loss(policy, head, batch)
+    metrics = {"token_accuracy": accuracy}
+    drift = anchor.drift(policy, batch) if anchor is not None else None
+    if drift is not None:
+        loss = loss + anchor.weight * drift
+        metrics["anchor_drift"] = drift.item()
+    return loss, metrics
+
+
 def sample_batch(examples: list[SFTExample], step: int, batch_size: int, seed: int) -> list[SFTExample]:
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)  # a function of the step: resumes exactly
     return [examples[i] for i in torch.randint(len(examples), (batch_size,), generator=generator).tolist()]
 
 
 @torch.no_grad()
-def held_out_scores(policy: VLMPolicy, head: CaptionHead, examples: list[SFTExample], config: VisionPretrainConfig) -> dict:
+def held_out_scores(policy: VLMPolicy, head: CaptionHead, examples: list[SFTExample], config: VisionPretrainConfig,
+                    anchor: Anchor | None = None) -> dict:
+    """Held-out caption loss and token accuracy, over all frames and per logged rendering; the anchor's drift."""
     policy.train(False)
     count = min(len(examples), config.held_out_batches * config.batch_size)
     examples = [examples[i * len(examples) // count] for i in range(count)]  # spread over every environment
-    losses, accuracies = [], []
+    losses, right, drifts = [], {}, []
     for k in range(0, count, config.batch_size):
-        loss, accuracy = caption_loss(policy, head, examples[k : k + config.batch_size])
+        batch = examples[k : k + config.batch_size]
+        loss, accuracy = caption_loss(policy, head, batch)
         losses.append(loss.item())
-        accuracies.append(accuracy)
+        right.setdefault("", []).append(accuracy)
+        for render in sorted({e.render for e in batch if e.render}):
+            right.setdefault(render, []).append(caption_loss(policy, head, [e for e in batch if e.render == render])[1])
+        drift = anchor.drift(policy, batch) if anchor is not None else None
+        if drift is not None:
+            drifts.append(drift.item())
     policy.train(True)
-    return {"held_out_loss": sum(losses) / len(losses), "held_out_token_accuracy": sum(accuracies) / len(accuracies)}
+    scores = {"held_out_loss": sum(losses) / len(losses)}
+    for render, values in right.items():
+        scores["held_out_token_accuracy" + (f"_{render}" if render else "")] = sum(values) / len(values)
+    if drifts:
+        scores["held_out_anchor_drift"] = sum(drifts) / len(drifts)
+    return scores
 
 
 def run_vision_pretrain(
@@ -102,8 +159,15 @@ def run_vision_pretrain(
     held_out = [e for e in data.held_out if e.kind == "caption"]
     if not train:
         raise ValueError("no frames with a text state: log episodes of environments that describe their frames")
+    if config.anchor_weight > 0 and start_model is None:
+        raise ValueError("--anchor-weight needs --model: the start model whose image tokens it holds")
     run = TrainingRun(out, "vision-pretrain", config, resume, run_options, device=device)
     policy = run.load_policy(start_model)
+    anchor = None
+    if config.anchor_weight > 0:
+        if not any(e.render in anchored_renders(config.anchor_render) for e in train):
+            raise ValueError(f"--anchor-render {config.anchor_render}: no training frame was logged with that rendering")
+        anchor = Anchor(load_policy(start_model, placement=run.placement), config.anchor_render, config.anchor_weight)
     policy.train(True)
     feature_size = image_tokens(policy, [decode_png(train[0].frame_png)]).shape[1]
     with torch.random.fork_rng():
@@ -115,8 +179,7 @@ def run_vision_pretrain(
     run.build_step_optimizer(image_path_parameters(policy, decode_png(train[0].frame_png)) + list(head.parameters()))
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
-        loss, accuracy = caption_loss(policy, head, sample_batch(train, step, config.batch_size, config.seed))
-        return loss, {"token_accuracy": accuracy}
+        return anchored_loss(policy, head, sample_batch(train, step, config.batch_size, config.seed), anchor)
 
-    evaluate = (lambda: held_out_scores(policy, head, held_out, config)) if held_out else None
+    evaluate = (lambda: held_out_scores(policy, head, held_out, config, anchor)) if held_out else None
     return run.run_steps(loss_at, evaluate, on_progress, save_extra=lambda folder: torch.save(head.state_dict(), folder / HEAD_FILE))
