@@ -44,6 +44,17 @@ def vision_pretrain(options: Options) -> None:
             lambda show: run_vision_pretrain(data, options.model, options.out, config, resume=options.resume, on_progress=show,
                                              run_options=options.record(), device=options.build(DeviceConfig)),
             status=lambda m: f"loss {m['loss']:.3f}  tokens right {m['token_accuracy']:.1%}",
-            held_out=lambda m: f"held-out loss {m['held_out_loss']:.3f}, tokens right {m['held_out_token_accuracy']:.1%}",
+            held_out=held_out_line,
         )
         console.print(published_line(options.out, metrics))
+
+
+def held_out_line(metrics: dict) -> str:
+    """Held-out loss and caption tokens right, per logged rendering where there are several, and the anchor's drift."""
+    line = f"held-out loss {metrics['held_out_loss']:.3f}, tokens right {metrics['held_out_token_accuracy']:.1%}"
+    renders = sorted(k.removeprefix("held_out_token_accuracy_") for k in metrics if k.startswith("held_out_token_accuracy_"))
+    if len(renders) > 1:
+        line += " (" + ", ".join(f"{r} {metrics['held_out_token_accuracy_' + r]:.1%}" for r in renders) + ")"
+    if "held_out_anchor_drift" in metrics:
+        line += f", anchored tokens drifted {metrics['held_out_anchor_drift']:.2%}"
+    return line

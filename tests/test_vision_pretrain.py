@@ -139,3 +139,13 @@ def test_anchor_render_names_renderings_and_unlogged_frames():
 
     assert anchored_renders("clear") == {"clear"}
     assert anchored_renders("clear, unlogged") == {"clear", ""}
+
+
+def test_the_progress_line_gives_each_renderings_accuracy_and_the_drift():
+    from vlm_agent.cli.vision import held_out_line
+
+    metrics = {"held_out_loss": 1.0, "held_out_token_accuracy": 0.5, "held_out_token_accuracy_clear": 0.7,
+               "held_out_token_accuracy_paper": 0.3, "held_out_anchor_drift": 0.0094}
+    assert held_out_line(metrics) == "held-out loss 1.000, tokens right 50.0% (clear 70.0%, paper 30.0%), anchored tokens drifted 0.94%"
+    assert held_out_line({"held_out_loss": 1.0, "held_out_token_accuracy": 0.5, "held_out_token_accuracy_clear": 0.5}) \
+        == "held-out loss 1.000, tokens right 50.0%"
