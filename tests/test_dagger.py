@@ -1,7 +1,7 @@
 """DAgger labels: a teacher answers the states the student reaches; sft trains on its answers there."""
 from typer.testing import CliRunner
 
-from vlm_agent.agent.experts import ExpertAgent, RankedExpertAgent
+from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.agent.scripted import RandomAgent
 from vlm_agent.cli.main import app
 from vlm_agent.runtime.log_reader import iter_episodes
@@ -54,7 +54,11 @@ def test_play_teacher_flag_logs_labels_and_refuses_a_model_as_teacher(tmp_path):
 
 
 def test_every_expert_kind_that_writes_thoughts_is_teacher_data(tmp_path):
-    for agent in (ExpertAgent(seed=0), RankedExpertAgent(seed=0)):
+    # every variant, so a new one that sft would skip as a student's unlabelled steps fails here (the
+    # privileged expert did: the recipe's v4 stage trained on none of its ALFWorld answers)
+    variants = [ExpertAgent] + ExpertAgent.__subclasses__()
+    assert {cls.kind for cls in variants} >= {"expert", "expert-ranked", "expert-shuffled", "expert-privileged"}
+    for agent in (cls(seed=0) for cls in variants):
         session = PlaySession(LoopConfig(env_id=NUMBERLINE, episodes=3), agent, tmp_path / agent.kind, "numberline")
         session.loop.run()
         session.finish()

@@ -9,7 +9,9 @@ from typing import Iterable
 
 from vlm_agent.runtime.log_reader import iter_episodes
 
-TEACHER_KINDS = ("expert", "expert-ranked", "expert-shuffled", "human")  # whose own answers are the examples
+# Whose own answers are the examples: every expert variant (the privileged one too: the recipe's v4 stage
+# imitates it) and a human.
+TEACHER_KINDS = ("expert", "expert-ranked", "expert-shuffled", "expert-privileged", "human")
 # Reading the frame is what a vision tower trained from scratch learns last; describing the frame
 # with the environment's own text state is a short, dense signal for exactly that (LLaVA's stage 1).
 CAPTION_PROMPT = "Describe the state shown in the image."
