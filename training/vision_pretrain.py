@@ -54,9 +54,11 @@ def caption_targets(policy: VLMPolicy, captions: Sequence[str], positions: int) 
     return rows
 
 
-def caption_loss(policy: VLMPolicy, head: CaptionHead, batch: Sequence[SFTExample]) -> tuple[torch.Tensor, float]:
-    """(mean cross-entropy over caption positions, fraction of caption tokens predicted right)."""
-    logits = head(image_tokens(policy, [decode_png(e.frame_png) for e in batch]))
+def caption_loss(policy: VLMPolicy, head: CaptionHead, batch: Sequence[SFTExample],
+                 tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """(mean cross-entropy over caption positions, fraction of caption tokens predicted right); `tokens`: the
+    batch's image tokens where the caller has them already."""
+    logits = head(image_tokens(policy, [decode_png(e.frame_png) for e in batch]) if tokens is None else tokens)
     targets = caption_targets(policy, [e.answer for e in batch], head.positions).to(logits.device)
     loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
     known = targets != IGNORE
@@ -80,15 +82,16 @@ class Anchor:
     def holds(self, example: SFTExample) -> bool:
         return example.render in self.renders
 
-    def drift(self, policy: VLMPolicy, batch: Sequence[SFTExample]) -> torch.Tensor | None:
-        """Relative squared drift of the anchored frames of `batch`; None when it holds none of them."""
-        frames = [decode_png(e.frame_png) for e in batch if self.holds(e)]
-        if not frames:
+    def drift(self, batch: Sequence[SFTExample], frames: Sequence, tokens: torch.Tensor) -> torch.Tensor | None:
+        """Relative squared drift of the anchored frames of `batch` (decoded as `frames`, with the trained model's
+        image `tokens`, one row each); None when it holds none of them."""
+        rows = [row for row, example in enumerate(batch) if self.holds(example)]
+        if not rows:
             return None
         with torch.no_grad():
-            target = image_tokens(self.start, frames).float()
-        tokens = image_tokens(policy, frames).float()
-        return ((tokens - target) ** 2).mean() / (target**2).mean().clamp_min(1e-12)
+            target = image_tokens(self.start, [frames[row] for row in rows]).float()
+        held = tokens[torch.tensor(rows, device=tokens.device)].float()
+        return ((held - target) ** 2).mean() / (target**2).mean().clamp_min(1e-12)
 
 
 def anchored_renders(option: str) -> set[str]:
@@ -97,10 +100,13 @@ def anchored_renders(option: str) -> set[str]:
 
 
 def anchored_loss(policy: VLMPolicy, head: CaptionHead, batch: Sequence[SFTExample], anchor: Anchor | None) -> tuple[torch.Tensor, dict]:
-    """The caption loss, plus the anchor's weighted drift where the batch holds anchored frames; and their metrics."""
-    loss, accuracy = caption_loss(policy, head, batch)
+    """The caption loss, plus the anchor's weighted drift where the batch holds anchored frames; and their metrics.
+    The batch's image tokens are computed once, for both."""
+    frames = [decode_png(e.frame_png) for e in batch]
+    tokens = image_tokens(policy, frames)
+    loss, accuracy = caption_loss(policy, head, batch, tokens)
     metrics = {"token_accuracy": accuracy}
-    drift = anchor.drift(policy, batch) if anchor is not None else None
+    drift = anchor.drift(batch, frames, tokens) if anchor is not None else None
     if drift is not None:
         loss = loss + anchor.weight * drift
         metrics["anchor_drift"] = drift.item()
@@ -122,12 +128,16 @@ def held_out_scores(policy: VLMPolicy, head: CaptionHead, examples: list[SFTExam
     losses, right, drifts = [], {}, []
     for k in range(0, count, config.batch_size):
         batch = examples[k : k + config.batch_size]
-        loss, accuracy = caption_loss(policy, head, batch)
+        frames = [decode_png(e.frame_png) for e in batch]
+        tokens = image_tokens(policy, frames)
+        loss, accuracy = caption_loss(policy, head, batch, tokens)
         losses.append(loss.item())
         right.setdefault("", []).append(accuracy)
         for render in sorted({e.render for e in batch if e.render}):
-            right.setdefault(render, []).append(caption_loss(policy, head, [e for e in batch if e.render == render])[1])
-        drift = anchor.drift(policy, batch) if anchor is not None else None
+            rows = [row for row, e in enumerate(batch) if e.render == render]
+            sub = tokens[torch.tensor(rows, device=tokens.device)]
+            right.setdefault(render, []).append(caption_loss(policy, head, [batch[row] for row in rows], sub)[1])
+        drift = anchor.drift(batch, frames, tokens) if anchor is not None else None
         if drift is not None:
             drifts.append(drift.item())
     policy.train(True)
