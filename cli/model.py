@@ -195,6 +195,9 @@ def _print_info(console, path: Path) -> None:
 class SFTOptions(SupervisedOptions):
     captions: bool = field(default=False, metadata={
         "help": "Also learn to describe each frame by its text state (teaches a new vision tower to read)."})
+    caption_logs: list[Path] = field(default_factory=list, metadata={
+        "help": "Log folders trained on like LOGS whose frames also give caption examples, where --captions gives them for "
+                "every log (repeatable; e.g. the card games' paper frames beside ALFWorld's logs)."})
     lookup_drills: float = field(default=0.0, metadata={
         "help": "Share of the steps whose prompt has a memory line of named entries (ALFWorld's unsearched:) that also "
                 "give a drill: those entries asked for by name in a shuffled order (training/lookup_drills.py).",
@@ -217,7 +220,7 @@ def sft(options: Options) -> None:
     quiet_other_ranks()
     with user_errors():
         check_writable(options.out)  # before minutes of log reading
-        data = load_sft_data(options.logs, options.held_out, captions=options.captions,
+        data = load_sft_data(options.logs, options.held_out, captions=options.captions, caption_paths=options.caption_logs,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         if options.lookup_drills or options.short_lookup_drills:
             from vlm_agent.training.lookup_drills import add_lookup_drills

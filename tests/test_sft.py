@@ -40,6 +40,22 @@ def test_expert_steps_become_examples_split_by_episode(setup):
     assert len(data.train) + len(data.held_out) >= 12
 
 
+def test_caption_logs_give_captions_for_their_own_episodes_only(setup, tmp_path):
+    _, logs = setup
+    import shutil
+    shutil.copytree(logs, tmp_path / "paper")
+    data = load_sft_data([logs], held_out_fraction=0.0, caption_paths=[tmp_path / "paper"])
+    answers = [e for e in data.train if e.kind == "answer"]
+    captions = [e for e in data.train if e.kind == "caption"]
+    # both folders' answers are trained; only the caption folder's steps are also captioned
+    assert len(answers) == 2 * len(load_sft_data([logs], held_out_fraction=0.0).train)
+    assert len(captions) == len(answers) // 2 and all(e.answer.startswith("Target") for e in captions)
+    # a folder named both ways is read once, with its captions
+    both = load_sft_data([logs], held_out_fraction=0.0, caption_paths=[logs])
+    assert len([e for e in both.train if e.kind == "answer"]) == len(answers) // 2
+    assert len([e for e in both.train if e.kind == "caption"]) == len(answers) // 2
+
+
 def test_loss_falls_on_the_answers(setup, tmp_path):
     model, logs = setup
     data = load_sft_data([logs], held_out_fraction=0.0)

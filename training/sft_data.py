@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from vlm_agent.runtime.log_reader import iter_episodes
+from vlm_agent.runtime.log_reader import find_episode_files, iter_episodes
 
 # Whose own answers are the examples: every expert variant (the privileged one too: the recipe's v4 stage
 # imitates it) and a human.
@@ -36,22 +36,28 @@ class SFTData:
     skipped: Counter = field(default_factory=Counter)  # reason -> steps or files
 
 
-def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_skip=None, captions: bool = False) -> SFTData:
-    """Every valid step of expert/human episodes under `paths`, split by episode into train/held-out.
+def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_skip=None, captions: bool = False,
+                  caption_paths: Iterable[Path] = ()) -> SFTData:
+    """Every valid step of expert/human episodes under `paths` and `caption_paths`, split by episode into
+    train/held-out.
 
     The split hashes the run and episode ids, so it is the same on every call (and on resume).
     With `captions`, each step also gives a caption example: the frame described by the
-    environment's text state.
+    environment's text state; `caption_paths` give them for their own episodes only (the frames that
+    show their text state, e.g. card games, and not ALFWorld's schematic beside them).
     """
     data = SFTData()
+    caption_paths = list(caption_paths)
+    captioned = {path.resolve() for path in find_episode_files(caption_paths)[0]}
 
     def skip_file(reason: str) -> None:
         data.skipped["unreadable files"] += 1
         if on_skip:
             on_skip(reason)
 
-    for episode in iter_episodes(paths, on_skip=skip_file):
+    for episode in iter_episodes([*paths, *caption_paths], on_skip=skip_file):
         rows = episode.rows
+        with_captions = captions or Path(episode.path).resolve() in captioned
         key = f"{rows[0].run_id}/{rows[0].episode_id}".encode()
         held_out = (zlib.crc32(key) % 10_000) < held_out_fraction * 10_000
         split = data.held_out if held_out else data.train
@@ -66,7 +72,7 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
                 data.skipped["answer did not parse"] += 1
                 continue
             split.append(SFTExample(row.frame_png, row.prompt, row.response, row.env_id))
-            if captions and row.observation_text:
+            if with_captions and row.observation_text:
                 split.append(SFTExample(row.frame_png, CAPTION_PROMPT, row.observation_text, row.env_id, "caption",
                                         str(row.info.get("render", ""))))
     return data
