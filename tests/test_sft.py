@@ -7,6 +7,7 @@ import signal
 import pytest
 import torch
 
+from log_splits import episode_hashes, splitting_fraction
 from tiny_models import build_tiny
 from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.agent.experts import ExpertAgent
@@ -14,6 +15,7 @@ from vlm_agent.runtime.play import PlaySession
 from vlm_agent.runtime.loop import LoopConfig
 from vlm_agent.runtime.checkpoints import CheckpointStore
 from vlm_agent.training.sft import SFTConfig, answer_loss, run_sft
+from vlm_agent.runtime.log_reader import iter_episodes
 from vlm_agent.training.sft_data import load_sft_data
 
 
@@ -34,8 +36,12 @@ def weights(folder):
 
 def test_expert_steps_become_examples_split_by_episode(setup):
     _, logs = setup
-    data = load_sft_data([logs], held_out_fraction=0.3)
-    assert data.train and data.held_out
+    episodes, hashes = list(iter_episodes([logs])), episode_hashes(logs)
+    fraction = splitting_fraction(logs)  # the fixture's run id is random: a fixed 0.3 once held out none of 12 episodes
+    data = load_sft_data([logs], held_out_fraction=fraction)
+    held_steps = sum(len(e.rows) for e in episodes if hashes[e.episode_id] < fraction * 10_000)
+    assert 0 < len(data.held_out) == held_steps < len(data.train) + len(data.held_out)
+    assert load_sft_data([logs], held_out_fraction=fraction).held_out == data.held_out  # the same on every call
     assert all(e.answer.startswith('{"thoughts"') for e in data.train)
     assert len(data.train) + len(data.held_out) >= 12
 

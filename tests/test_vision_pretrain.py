@@ -7,6 +7,7 @@ import signal
 import pytest
 import torch
 
+from log_splits import splitting_fraction
 from tiny_models import build_tiny
 from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.runtime.checkpoints import load_policy
@@ -40,7 +41,7 @@ def split_weights(folder):
 @pytest.mark.parametrize("arch", ["idefics3", "llava"])
 def test_only_the_image_path_learns_and_the_caption_loss_falls(arch, logs, tmp_path):
     model = build_tiny(arch, tmp_path / "model")
-    data = load_sft_data([logs], held_out_fraction=0.5, captions=True)
+    data = load_sft_data([logs], held_out_fraction=splitting_fraction(logs), captions=True)
     seen = []
     config = VisionPretrainConfig(**{**CONFIG.__dict__, "steps": 30, "lr": 3e-3, "eval_every": 30})
     metrics = run_vision_pretrain(data, model, tmp_path / "out", config, on_progress=lambda step, m: seen.append(m["loss"]))
@@ -55,7 +56,7 @@ def test_only_the_image_path_learns_and_the_caption_loss_falls(arch, logs, tmp_p
 
 def test_ctrl_c_publishes_and_resume_matches_an_uninterrupted_run(logs, tmp_path):
     model = build_tiny("idefics3", tmp_path / "model")
-    data = load_sft_data([logs], held_out_fraction=0.5, captions=True)
+    data = load_sft_data([logs], held_out_fraction=splitting_fraction(logs), captions=True)
     run_vision_pretrain(data, model, tmp_path / "straight", CONFIG)
 
     def interrupt_at_2(step, metrics):
@@ -127,7 +128,7 @@ def test_the_anchor_holds_the_anchored_renderings_tokens_while_the_other_renderi
 
 def test_an_anchor_without_frames_of_its_rendering_is_refused(logs, tmp_path):
     model = build_tiny("idefics3", tmp_path / "model")
-    data = load_sft_data([logs], held_out_fraction=0.5, captions=True)  # clear frames only
+    data = load_sft_data([logs], held_out_fraction=splitting_fraction(logs), captions=True)  # clear frames only
     with pytest.raises(ValueError, match="anchor-render paper"):
         run_vision_pretrain(data, model, tmp_path / "out",
                             VisionPretrainConfig(**{**CONFIG.__dict__, "anchor_weight": 1.0, "anchor_render": "paper"}))
