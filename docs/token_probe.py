@@ -20,18 +20,16 @@ import numpy as np
 import torch
 
 from vlm_agent.agent.image_tokens import image_tokens
+from vlm_agent.envs.cards import RANKS
 from vlm_agent.runtime.checkpoints import load_policy
 from vlm_agent.runtime.log_reader import iter_episodes
 from vlm_agent.runtime.log_schema import decode_png
 
-RANK_VALUES = {"A": 1, "J": 11, "Q": 12, "K": 13}
-
-
 def fields_of(text: str) -> list[int]:
-    """NumberLine's (target, current), or the ranks of the cards the text state names, in order."""
+    """NumberLine's (target, current), or the ranks of the cards the text state names, in order (A = 0 ... K = 12)."""
     if text.startswith("Target"):
         return [int(x) for x in re.findall(r"-?\d+", text)[:2]]
-    return [RANK_VALUES.get(rank) or int(rank) for rank in re.findall(r"(\w+) of \w+ \(", text)]
+    return [RANKS.index(rank) for rank in re.findall(r"(\w+) of \w+ \(", text)]
 
 
 def logged_frames(logs: Path, count: int) -> tuple[list[np.ndarray], np.ndarray]:

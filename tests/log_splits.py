@@ -1,16 +1,15 @@
 """A held-out fraction that splits a fixture's episodes: run ids are random, so a fixed fraction can hold out none."""
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 from vlm_agent.runtime.log_reader import iter_episodes
+from vlm_agent.training.sft_data import split_value
 
 
 def episode_hashes(logs: Path) -> dict[str, int]:
-    """Episode id -> the value `load_sft_data` compares with the held-out fraction (crc32 of run/episode, mod 10,000)."""
-    return {e.episode_id: zlib.crc32(f"{e.rows[0].run_id}/{e.rows[0].episode_id}".encode()) % 10_000
-            for e in iter_episodes([logs])}
+    """Episode id -> the value `load_sft_data` compares with the held-out fraction."""
+    return {e.episode_id: split_value(e.rows[0].run_id, e.rows[0].episode_id) for e in iter_episodes([logs])}
 
 
 def splitting_fraction(logs: Path) -> float:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 
 import pytest
@@ -48,7 +49,6 @@ def test_expert_steps_become_examples_split_by_episode(setup):
 
 def test_caption_logs_give_captions_for_their_own_episodes_only(setup, tmp_path):
     _, logs = setup
-    import shutil
     shutil.copytree(logs, tmp_path / "paper")
     data = load_sft_data([logs], held_out_fraction=0.0, caption_paths=[tmp_path / "paper"])
     answers = [e for e in data.train if e.kind == "answer"]

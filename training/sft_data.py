@@ -36,6 +36,11 @@ class SFTData:
     skipped: Counter = field(default_factory=Counter)  # reason -> steps or files
 
 
+def split_value(run_id: str, episode_id: str) -> int:
+    """Where an episode falls in [0, 10,000): it is held out when this is below the held-out fraction * 10,000."""
+    return zlib.crc32(f"{run_id}/{episode_id}".encode()) % 10_000
+
+
 def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_skip=None, captions: bool = False,
                   caption_paths: Iterable[Path] = ()) -> SFTData:
     """Every valid step of expert/human episodes under `paths` and `caption_paths`, split by episode into
@@ -58,8 +63,7 @@ def load_sft_data(paths: Iterable[Path], held_out_fraction: float = 0.05, on_ski
     for episode in iter_episodes([*paths, *caption_paths], on_skip=skip_file):
         rows = episode.rows
         with_captions = captions or Path(episode.path).resolve() in captioned
-        key = f"{rows[0].run_id}/{rows[0].episode_id}".encode()
-        held_out = (zlib.crc32(key) % 10_000) < held_out_fraction * 10_000
+        held_out = split_value(rows[0].run_id, rows[0].episode_id) < held_out_fraction * 10_000
         split = data.held_out if held_out else data.train
         if episode.agent_kind not in TEACHER_KINDS:
             labelled = [row for row in rows if row.info.get("teacher_answer")]
