@@ -214,12 +214,15 @@ def sft(options: Options) -> None:
     from vlm_agent.cli.main import console, err_console, quiet_other_ranks, user_errors
     from vlm_agent.cli.progress import published_line, train_with_progress
     from vlm_agent.core.write_errors import check_writable
-    from vlm_agent.training.sft import run_sft
+    from vlm_agent.training.sft import BatchSchedule, run_sft
+    from vlm_agent.training.sft_config import parse_env_shares
     from vlm_agent.training.sft_data import load_sft_data
 
     quiet_other_ranks()
     with user_errors():
         check_writable(options.out)  # before minutes of log reading
+        config = options.build(SFTConfig)
+        shares = parse_env_shares(config.env_share)
         data = load_sft_data(options.logs, options.held_out, captions=options.captions, caption_paths=options.caption_logs,
                              on_skip=lambda reason: err_console.print(f"[yellow]skipped[/] {reason}"))
         if options.lookup_drills or options.short_lookup_drills:
@@ -227,7 +230,10 @@ def sft(options: Options) -> None:
             added = add_lookup_drills(data, options.lookup_drills, options.short_lookup_drills)
             console.print(f"{added} lookup drills added")
         console.print(f"{len(data.train)} training and {len(data.held_out)} held-out answers; set aside: {dict(data.skipped) or 'none'}")
-        config = options.build(SFTConfig)
+        if shares:
+            BatchSchedule(data.train, config.batch_size, config.seed, shares)  # a share of no examples: one line, before the model loads
+            console.print("steps drawn: " + ", ".join(f"{env_id} {share:.0%}" for env_id, share in shares.items())
+                          + (", the rest from the other examples" if sum(shares.values()) < 1 else ""))
         metrics = train_with_progress(
             console, "sft", config.steps,
             lambda show: run_sft(data, options.model, options.out, config, resume=options.resume, on_progress=show,

@@ -15,9 +15,10 @@ from vlm_agent.agent.experts import ExpertAgent
 from vlm_agent.runtime.play import PlaySession
 from vlm_agent.runtime.loop import LoopConfig
 from vlm_agent.runtime.checkpoints import CheckpointStore
-from vlm_agent.training.sft import SFTConfig, answer_loss, run_sft
+from vlm_agent.training.sft import BatchSchedule, SFTConfig, answer_loss, batch_for_step, run_sft
+from vlm_agent.training.sft_config import parse_env_shares
 from vlm_agent.runtime.log_reader import iter_episodes
-from vlm_agent.training.sft_data import load_sft_data
+from vlm_agent.training.sft_data import SFTExample, load_sft_data
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +140,66 @@ def test_logs_that_do_not_read_are_named_as_the_problem(tmp_path):
     with pytest.raises(ValueError, match="none of the log files could be read"):
         run_sft(data, tmp_path / "model", tmp_path / "out", SFTConfig())
     assert not (tmp_path / "out").exists()
+
+
+def mixed_examples():
+    """90 NumberLine answers and 10 ALFWorld ones, each answer naming its example."""
+    return [SFTExample(b"", "p", f"n{i}", "vlm_agent/NumberLine-v0") for i in range(90)] + \
+           [SFTExample(b"", "p", f"a{i}", "vlm_agent/ALFWorld-v0") for i in range(10)]
+
+
+def test_an_env_share_pins_that_environments_share_of_the_steps():
+    examples = mixed_examples()
+    schedule = BatchSchedule(examples, 4, seed=3, shares=parse_env_shares(["alfworld=0.5"]))
+    batches = [schedule.batch(step) for step in range(400)]
+    envs = [{e.env_id for e in batch} for batch in batches]
+    assert all(len(env) == 1 for env in envs)  # one environment per batch
+    alfworld = sum(env == {"vlm_agent/ALFWorld-v0"} for env in envs) / len(envs)
+    assert 0.4 < alfworld < 0.6  # by its number alone it would be 0.1
+    # each group goes through whole epochs of its own: its first 80 answers drawn hold every ALFWorld answer
+    firsts = [e.answer for batch in batches if batch[0].answer[0] == "a" for e in batch][:80]
+    assert sorted(set(firsts)) == sorted(f"a{i}" for i in range(10)) and len(firsts) == 80
+    # decided by (seed, step) alone: a fresh schedule asked for step 250 first gives the same batch
+    assert BatchSchedule(examples, 4, seed=3, shares={"vlm_agent/ALFWorld-v0": 0.5}).batch(250) == batches[250]
+
+
+def test_without_shares_the_schedule_is_the_plain_epochs():
+    examples = mixed_examples()
+    schedule = BatchSchedule(examples, 4, seed=3)
+    assert [schedule.batch(s) for s in range(30)] == [batch_for_step(examples, s, 4, 3) for s in range(30)]
+
+
+@pytest.mark.parametrize("items, fragment", [
+    (["alfworld"], "expected ENV=SHARE"),
+    (["alfworld=lots"], "is not a number"),
+    (["alfworld=0"], "above 0 and at most 1"),
+    (["chess=0.5"], "unknown environment 'chess'"),
+    (["alfworld=0.7", "ALFWorld=0.1"], "given twice"),
+    (["alfworld=0.7", "blackjack=0.4"], "add up to 1.1"),
+])
+def test_a_bad_env_share_is_named(items, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        parse_env_shares(items)
+
+
+def test_a_share_of_an_environment_the_logs_lack_is_one_line(setup, tmp_path):
+    from typer.testing import CliRunner
+    from vlm_agent.cli.main import app
+
+    model, logs = setup  # NumberLine episodes only
+    result = CliRunner().invoke(app, ["sft", str(logs), "--model", str(model), "--out", str(tmp_path / "out"), "--steps", "1",
+                                      "--env-share", "blackjack=0.3"])
+    assert result.exit_code == 2, result.output
+    assert "no vlm_agent/Blackjack-v0 examples" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing published
+
+
+def test_sft_with_an_env_share_trains_and_resumes_like_an_uninterrupted_run(setup, tmp_path):
+    model, logs = setup
+    data = load_sft_data([logs], held_out_fraction=0.0)
+    config = SFTConfig(steps=4, batch_size=4, lr=1e-3, warmup_steps=1, save_every=100, eval_every=100, env_share=["numberline=1"])
+    run_sft(data, model, tmp_path / "straight", config)
+    run_sft(data, model, tmp_path / "staged", SFTConfig(**{**vars(config), "stop_at": 2}))
+    run_sft(data, model, tmp_path / "staged", config, resume=True)
+    assert torch.allclose(weights(tmp_path / "straight"), weights(tmp_path / "staged"), atol=1e-6)
+    assert not torch.allclose(weights(model), weights(tmp_path / "straight"))

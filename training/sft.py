@@ -13,7 +13,7 @@ from vlm_agent.agent.token_masks import text_offsets
 from vlm_agent.runtime.log_schema import decode_png
 from vlm_agent.training.distributed import Ranks
 from vlm_agent.training.run_scaffold import StopFlag, TrainingRun  # noqa: F401  (StopFlag: the CLI imports it from here)
-from vlm_agent.training.sft_config import SFTConfig  # noqa: F401  (defined apart so the CLI needs no torch)
+from vlm_agent.training.sft_config import SFTConfig, parse_env_shares  # noqa: F401  (defined apart so the CLI needs no torch)
 from vlm_agent.training.sft_data import SFTData, SFTExample
 
 
@@ -71,6 +71,48 @@ def batch_for_step(examples: list[SFTExample], step: int, batch_size: int, seed:
     per_epoch = len(epoch_batches(examples, batch_size, seed))
     epoch, index = divmod(step, per_epoch)
     return [examples[i] for i in epoch_batches(examples, batch_size, seed * 100_003 + epoch)[index]]
+
+
+class BatchSchedule:
+    """The examples each optimizer step trains on: `batch_for_step`'s epochs, or with `shares`
+    ({environment id: share}) each step's batch drawn from one group: a named environment with its
+    share, or the other examples with what is left (all the weight where no share names them).
+
+    Which group a step draws from is a seeded draw per step; each group goes through its own
+    seeded epochs. All decided by (seed, step), so a resumed run sees the batches an uninterrupted
+    one would.
+    """
+
+    def __init__(self, examples: list[SFTExample], batch_size: int, seed: int, shares: dict[str, float] | None = None):
+        self.examples, self.batch_size, self.seed = examples, batch_size, seed
+        self.groups: list[list[SFTExample]] = []
+        self.weights: list[float] = []
+        if not shares:
+            return
+        for env_id, share in shares.items():
+            members = [e for e in examples if e.env_id == env_id]
+            if not members:
+                raise ValueError(f"--env-share: the logs hold no {env_id} examples to draw {share:g} of the steps from")
+            self.groups.append(members)
+            self.weights.append(share)
+        rest = [e for e in examples if e.env_id not in shares]
+        if rest and sum(shares.values()) < 1 - 1e-9:
+            self.groups.append(rest)
+            self.weights.append(1 - sum(shares.values()))
+        self._drawn: list[tuple[int, int]] = []  # (group, that group's batch number) of each step so far
+        self._counts = [0] * len(self.groups)
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def batch(self, step: int) -> list[SFTExample]:
+        if not self.groups:
+            return batch_for_step(self.examples, step, self.batch_size, self.seed)
+        weights = torch.tensor(self.weights, dtype=torch.float64)
+        while len(self._drawn) <= step:
+            group = int(torch.multinomial(weights, 1, generator=self._generator))
+            self._drawn.append((group, self._counts[group]))
+            self._counts[group] += 1
+        group, number = self._drawn[step]
+        return batch_for_step(self.groups[group], number, self.batch_size, self.seed * 1_009 + group)
 
 
 def autocast(policy: VLMPolicy, precision: str = "auto"):
@@ -132,9 +174,11 @@ def run_sft(
     step = run.build_step_optimizer([p for p in policy.parameters() if p.requires_grad])
     torch.manual_seed(config.seed + step)  # after the restored RNG: the seed alone decides what follows the resume point
 
+    schedule = BatchSchedule(data.train, config.batch_size, config.seed, parse_env_shares(config.env_share))
+
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         with autocast(policy):
-            return shared_answer_loss(policy, batch_for_step(data.train, step, config.batch_size, config.seed), run.ranks), {}
+            return shared_answer_loss(policy, schedule.batch(step), run.ranks), {}
 
     evaluate = (lambda: {"held_out_loss": held_out_loss(policy, data, config)}) if data.held_out else None
     return run.run_steps(loss_at, evaluate, on_progress)

@@ -23,5 +23,37 @@ class SFTConfig:
         "help": "Train only the language model (and value head): keep what `vision-pretrain` taught."})
     # Publish and stop at this step while the learning-rate schedule still spans `steps`: a staged
     # run (stop, look, --resume) that a recipe can state exactly, unlike a Ctrl-C.
+    # Adding a data set to the mix lowers every other one's weight (exp34: ALFWorld's share fell and its
+    # two-object games with it); a share pins an environment's weight whatever else is added.
+    env_share: list[str] = field(default_factory=list, metadata={
+        "help": "ENV=SHARE: draw this share of the steps' batches from that environment's examples (repeatable, e.g. "
+                "alfworld=0.45); the other examples share the remaining steps by their number."})
     stop_at: int | None = field(default=None, metadata={
         "help": "Publish and stop at this step; the schedule still spans --steps (continue with --resume).", "min": 1})
+
+
+def parse_env_shares(items: list[str]) -> dict[str, float]:
+    """{registered environment id: share} from --env-share's ENV=SHARE items; ValueError names a bad one."""
+    from vlm_agent.envs import resolve_env_id
+
+    shares: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--env-share {item!r}: expected ENV=SHARE, e.g. alfworld=0.45")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"--env-share {item!r}: {value!r} is not a number") from None
+        if not 0 < share <= 1:
+            raise ValueError(f"--env-share {item!r}: a share is above 0 and at most 1")
+        try:
+            env_id = resolve_env_id(name)
+        except ValueError as error:
+            raise ValueError(f"--env-share {item!r}: {error}") from None
+        if env_id in shares:
+            raise ValueError(f"--env-share {item!r}: {name} is given twice")
+        shares[env_id] = share
+    if sum(shares.values()) > 1 + 1e-9:
+        raise ValueError(f"--env-share: the shares add up to {sum(shares.values()):g}, more than 1")
+    return shares
