@@ -21,13 +21,13 @@ class SFTConfig:
     # (measured: 30-50% relative weight change in 500 steps, and the model stopped reading).
     freeze_vision: bool = field(default=False, metadata={
         "help": "Train only the language model (and value head): keep what `vision-pretrain` taught."})
-    # Publish and stop at this step while the learning-rate schedule still spans `steps`: a staged
-    # run (stop, look, --resume) that a recipe can state exactly, unlike a Ctrl-C.
     # Adding a data set to the mix lowers every other one's weight (exp34: ALFWorld's share fell and its
     # two-object games with it); a share pins an environment's weight whatever else is added.
     env_share: list[str] = field(default_factory=list, metadata={
         "help": "ENV=SHARE: draw this share of the steps' batches from that environment's examples (repeatable, e.g. "
                 "alfworld=0.45); the other examples share the remaining steps by their number."})
+    # Publish and stop at this step while the learning-rate schedule still spans `steps`: a staged
+    # run (stop, look, --resume) that a recipe can state exactly, unlike a Ctrl-C.
     stop_at: int | None = field(default=None, metadata={
         "help": "Publish and stop at this step; the schedule still spans --steps (continue with --resume).", "min": 1})
 
