@@ -274,7 +274,7 @@ def test_v6_trains_after_v5_on_generated_games_and_dagger_labels_never_on_an_eva
     out = tmp_path / "out"
     loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
     names = [stage.name for stage in loaded.stages]
-    v6 = loaded.stages[names.index("export-v5") + 1:]
+    v6 = loaded.stages[names.index("export-v5") + 1:names.index("export-v6") + 1]
     assert v6[-1].name == "export-v6" and "default-sft-v6" in v6[-1].args
     assert {"--constrain-actions", "--avoid-repeats"} <= set(v6[-1].args)  # the decoding the shipped v6 records
     generated = {stage.output: option_value(stage.args, "--seed") for stage in v6 if stage.args[:2] == ["envs", "generate"]}
@@ -317,3 +317,23 @@ def test_every_stage_of_the_shipped_recipe_is_a_command_line_vlm_agent_accepts(t
     (tmp_path / "typo.toml").write_text("[[stage]]\nname = 'a'\nrun = ['sft', 'logs', '--out', '{out}/x', '--steps', '3', '--stepz', '4']\n")
     result = recipe([tmp_path / "typo.toml", "--out", tmp_path / "out", "--dry-run"])
     assert result.exit_code == 2 and "stage a: No such option: --stepz" in result.output and len(result.output.splitlines()) == 1
+
+
+def test_v7_is_the_last_stage_one_sft_from_v6_with_alfworld_pinned_and_no_evaluation_seed(tmp_path):
+    out = tmp_path / "out"
+    loaded = load_recipe(ROOT / DEFAULT_RECIPE, out, {"alfworld_data": "/data/alfworld"})
+    names = [stage.name for stage in loaded.stages]
+    v7 = loaded.stages[names.index("export-v6") + 1:]
+    assert v7[-1].name == "export-v7" and "default-sft-v7" in v7[-1].args
+    assert {"--constrain-actions", "--avoid-repeats"} <= set(v7[-1].args)  # the decoding the shipped v7 records
+    sft = loaded.stage("sft-v7")
+    assert option_value(sft.args, "--model") == str(loaded.stage("export-v6").output)
+    assert [sft.args[i + 1] for i, a in enumerate(sft.args) if a == "--env-share"] == ["alfworld=0.5", "points24=0.25"]
+    for stage in v7:
+        if stage.args[0] == "play":  # card evaluations deal seeds 0-1999: no data stage may start there
+            assert int(option_value(stage.args, "--seed")) >= 1_000_000, stage.name
+            assert stage.args[1] != "alfworld", stage.name
+        if stage.name.startswith("paper-"):
+            assert (option_value(stage.args, "--render"), option_value(stage.args, "--prompt")) == ("paper", "paper")
+    captioned = [sft.args[i + 1] for i, a in enumerate(sft.args) if a == "--caption-logs"]
+    assert captioned == [str(loaded.stage(n).output) for n in ("bj-random", "paper-numberline", "paper-ezpoints")]
