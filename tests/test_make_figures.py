@@ -28,3 +28,13 @@ def test_write_figures_is_what_make_results_can_call_with_its_results(tmp_path):
     written = write_figures([result], tmp_path, "png")
     assert [p.name for p in written] == ["eval-success.png"]  # no ALFWorld row: no per-type figure
     assert Path(written[0]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_success_figure_keeps_the_newest_two_defaults_rows():
+    from vlm_agent.tui.figures import shipped_rows
+
+    rows = [{"row": label} for label in ("default-sft-v5", "default-sft-v6, generated games", "default-sft-v7",
+                                         "default-sft-v10, paper frames", "SFT of v6 (runs/exp34, not shipped)")]
+    assert [r["row"] for r in shipped_rows(rows)] == ["default-sft-v7", "default-sft-v10, paper frames"]  # by number, not text
+    experiments = [{"row": "SFT (runs/exp7)"}, {"row": "teacher"}]
+    assert shipped_rows(experiments) == experiments  # no default among them: every row

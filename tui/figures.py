@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,11 +128,19 @@ def row_label(result: dict) -> str:
     return f"{result['policy_version']}" + (", action-only" if result.get("prompt") == "action-only" else "")
 
 
+def shipped_rows(results: list[dict], versions: int = 2) -> list[dict]:
+    """The rows of the newest `versions` shipped defaults (labels "default-sft-vN..."), or every row where
+    none is a default's: a figure of every experiment's row has no room for its bars (80 files by v7)."""
+    version = lambda r: int(m.group(1)) if (m := re.match(r"default-sft-v(\d+)\b", row_label(r))) else None
+    numbers = sorted({v for r in results if (v := version(r)) is not None})
+    return [r for r in results if version(r) in numbers[-versions:]] if numbers else results
+
+
 def eval_success_figure(results: list[dict], paper_rows=PAPER_ROWS) -> Figure:
-    """Success per environment: our rows with their 95% interval, beside the paper's rows."""
+    """Success per environment: the newest shipped defaults' rows with their 95% interval, beside the paper's rows."""
     columns = list(ENV_COLUMNS.values())
     ours: dict[str, dict[str, dict]] = defaultdict(dict)
-    for result in sorted(results, key=row_label):
+    for result in sorted(shipped_rows(results), key=row_label):
         ours[row_label(result)][ENV_COLUMNS.get(result["env_id"], result["env_id"])] = result
     series = [(f"ours: {label}", [100 * cells[c]["success_rate"] if c in cells else math.nan for c in columns],
                [_errors(cells.get(c)) for c in columns]) for label, cells in ours.items()]
