@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path
 
-from vlm_agent.envs.arithmetic import solutions
+from vlm_agent.envs.arithmetic import evaluate, solutions
 from vlm_agent.runtime.log_reader import iter_episodes
 
 PLAN = re.compile(r"Sorted: ([\d, ]+)\. Plan: ([^=]+)=")
@@ -30,45 +29,9 @@ def values_of(observation: str) -> tuple[int, ...]:
 
 
 def evaluates_to_24(plan: str, values: tuple[int, ...]) -> bool:
-    """Whether `plan` uses exactly `values` and equals 24 (exact fractions, no Python eval)."""
+    """Whether `plan` uses exactly `values` and equals 24 (the environment's own exact evaluator)."""
     tokens = plan.split()
-    if sorted(int(t) for t in tokens if t.isdigit()) != sorted(values):
-        return False
-    position = 0
-
-    def expression() -> Fraction:
-        nonlocal position
-        total = term()
-        while position < len(tokens) and tokens[position] in "+-":
-            sign = tokens[position]
-            position += 1
-            total = total + term() if sign == "+" else total - term()
-        return total
-
-    def term() -> Fraction:
-        nonlocal position
-        total = factor()
-        while position < len(tokens) and tokens[position] in "*/":
-            sign = tokens[position]
-            position += 1
-            right = factor()
-            total = total * right if sign == "*" else total / right
-        return total
-
-    def factor() -> Fraction:
-        nonlocal position
-        token = tokens[position]
-        position += 1
-        if token == "(":
-            inner = expression()
-            position += 1  # ")"
-            return inner
-        return Fraction(int(token))
-
-    try:
-        return expression() == 24 and position == len(tokens)
-    except (IndexError, ValueError, ZeroDivisionError):
-        return False
+    return sorted(int(t) for t in tokens if t.isdigit()) == sorted(values) and evaluate(tokens) == 24
 
 
 def multiset_counts(paths: list[Path]) -> Counter:
